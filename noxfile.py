@@ -1,0 +1,40 @@
+"""Developer and CI tasks. `nox` alone runs the test suite, lint and type checks."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+TEST_DEPS = ["-e", ".[test]"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite (slow tests included); pass pytest arguments after `--`."""
+    session.install(*TEST_DEPS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, and the import-linter contract that keeps ARCHITECTURE.md's layers true."""
+    session.install("ruff", "import-linter", "-e", ".")
+    session.run("ruff", "check", "src", "tests", "bench", "examples", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "bench", "examples", "noxfile.py")
+    session.run("lint-imports")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src."""
+    session.install("mypy", *TEST_DEPS)
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks that print figures: `nox -s bench -- storage` runs one group."""
+    session.install(*TEST_DEPS)
+    session.run("python", "-m", "bench", *session.posargs)

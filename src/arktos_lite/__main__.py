@@ -1,0 +1,5 @@
+"""`python -m arktos_lite` is the `arktos` command."""
+
+from arktos_lite import cli
+
+cli.main()

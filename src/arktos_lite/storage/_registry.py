@@ -1,0 +1,35 @@
+"""Choosing a backend by the scheme of a store URL, from an explicit registry.
+
+`sqlite:///path/state.db` opens (or creates) a file; `sqlite://` is an in-memory store for
+tests. Nothing registers itself on import: the table below is the whole list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
+
+from arktos_lite.storage import _backend, _errors, _sqlite, _types
+
+Opener = Callable[
+    [urllib.parse.SplitResult, _types.Options],
+    contextlib.AbstractAsyncContextManager[_backend.Backend],
+]
+
+BACKENDS: dict[str, Opener] = {
+    "sqlite": _sqlite.open_sqlite,
+}
+
+
+@contextlib.asynccontextmanager
+async def open_store(
+    url: str, options: _types.Options | None = None
+) -> AsyncIterator[_backend.Backend]:
+    """Open the store named by `url` for the duration of the block, then close it."""
+    parts = urllib.parse.urlsplit(url)
+    opener = BACKENDS.get(parts.scheme)
+    if opener is None:
+        raise _errors.UnknownBackend(url, list(BACKENDS))
+    async with opener(parts, options or _types.Options()) as backend:
+        yield backend
