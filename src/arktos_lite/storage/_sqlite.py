@@ -19,8 +19,8 @@ import logging
 import math
 import pathlib
 import urllib.parse
-from collections.abc import AsyncIterator
-from typing import NoReturn, Self
+from collections.abc import AsyncIterator, Callable
+from typing import NoReturn, Self, TypeVar
 
 import sqlalchemy as sa
 import trio
@@ -28,6 +28,8 @@ import trio
 from arktos_lite.storage import _broadcast, _errors, _sqlite_db, _types
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 _MAX_BATCH = 1000
 # Revisions a watch reads from history per query while catching up.
@@ -65,9 +67,16 @@ class SqliteStore:
 
     # Writes
 
-    async def _submit(self, op: _sqlite_db.Op) -> _sqlite_db.Outcome:
+    def _check_open(self) -> None:
         if self._closed:
             raise _errors.StoreClosed("the store is closed")
+
+    async def _read(self, read: Callable[[], _T]) -> _T:
+        self._check_open()
+        return await trio.to_thread.run_sync(read, limiter=self._read_limiter)
+
+    async def _submit(self, op: _sqlite_db.Op) -> _sqlite_db.Outcome:
+        self._check_open()
         pending = _Pending(op)
         self._queue_in.send_nowait(pending)
         await pending.done.wait()
@@ -126,9 +135,7 @@ class SqliteStore:
     # Reads
 
     async def get(self, key: str, *, revision: int | None = None) -> _types.KeyValue:
-        return await trio.to_thread.run_sync(
-            self._db.get, key, revision, limiter=self._read_limiter
-        )
+        return await self._read(lambda: self._db.get(key, revision))
 
     async def list(
         self,
@@ -143,16 +150,12 @@ class SqliteStore:
         if continue_key is not None and not continue_key.startswith(prefix):
             raise ValueError(f"continue key {continue_key!r} is not under {prefix!r}")
 
-        def read() -> _types.Page:
-            return self._db.list(prefix, revision=revision, limit=limit, continue_key=continue_key)
-
-        return await trio.to_thread.run_sync(read, limiter=self._read_limiter)
+        return await self._read(
+            lambda: self._db.list(prefix, revision=revision, limit=limit, continue_key=continue_key)
+        )
 
     async def _history(self, prefix: str, first: int, last: int) -> builtins.list[_types.Event]:
-        def read() -> builtins.list[_types.Event]:
-            return self._db.history(prefix, first=first, last=last)
-
-        return await trio.to_thread.run_sync(read, limiter=self._read_limiter)
+        return await self._read(lambda: self._db.history(prefix, first=first, last=last))
 
     async def current_revision(self) -> int:
         return self._broadcaster.revision
@@ -166,8 +169,7 @@ class SqliteStore:
     async def watch(
         self, prefix: str, *, from_revision: int | None = None
     ) -> AsyncIterator[AsyncIterator[_types.Event]]:
-        if self._closed:
-            raise _errors.StoreClosed("the store is closed")
+        self._check_open()
         if from_revision is not None and from_revision < self._compact_revision:
             raise _errors.Compacted(
                 requested=from_revision, compact_revision=self._compact_revision

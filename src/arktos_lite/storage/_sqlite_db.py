@@ -89,6 +89,15 @@ _KV_COLUMNS = (
     log.c.lease,
 )
 
+# Statements on the hot paths, built once.
+_LIVE = sa.select(*_KV_COLUMNS).select_from(
+    current.join(log, log.c.revision == current.c.mod_revision)
+)
+_GET_LIVE = _LIVE.where(current.c.key == sa.bindparam("key"))
+_LOAD_LIVE = _LIVE.where(current.c.key.in_(sa.bindparam("keys", expanding=True)))
+_INSERT_LOG = sa.insert(log)
+_UPSERT_CURRENT = sa_sqlite.insert(current).prefix_with("OR REPLACE")
+
 
 def _kv(row: Sequence[Any]) -> _types.KeyValue:
     return _types.KeyValue(
@@ -269,11 +278,7 @@ class Database:
         row: Sequence[Any] | None
         with self._reader_engine.connect() as conn, conn.begin():
             if revision is None:
-                row = conn.execute(
-                    sa.select(*_KV_COLUMNS)
-                    .select_from(current.join(log, log.c.revision == current.c.mod_revision))
-                    .where(current.c.key == key)
-                ).first()
+                row = conn.execute(_GET_LIVE, {"key": key}).first()
             else:
                 _check_readable(conn, revision)
                 past = conn.execute(
@@ -344,10 +349,18 @@ class Database:
         """Return freed pages to the file system and keep the WAL file short."""
         if self.in_memory:
             return
-        conn = self._writer
-        conn.exec_driver_sql("PRAGMA incremental_vacuum(2000)").all()
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").all()
-        conn.rollback()
+        # Outside any transaction: a checkpoint cannot run inside one.
+        raw = self._writer.connection.dbapi_connection
+        assert raw is not None
+        # executescript steps the pragma to the end; execute() would free one page only.
+        raw.executescript("PRAGMA incremental_vacuum(4000);")
+        # Empty the WAL if no reader holds it now; never wait long for readers, because
+        # writers queue behind this.
+        raw.execute("PRAGMA busy_timeout = 50")
+        try:
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            raw.execute("PRAGMA busy_timeout = 10000")
 
 
 class _Batch:
@@ -387,11 +400,7 @@ class _Batch:
         missing = [key for key in dict.fromkeys(keys) if key not in self._live]
         for chunk in _chunks(missing):
             self._live.update(dict.fromkeys(chunk))
-            rows = self._conn.execute(
-                sa.select(*_KV_COLUMNS)
-                .select_from(current.join(log, log.c.revision == current.c.mod_revision))
-                .where(current.c.key.in_(chunk))
-            ).all()
+            rows = self._conn.execute(_LOAD_LIVE, {"keys": chunk}).all()
             for row in rows:
                 self._live[row[0]] = _kv(row)
 
@@ -524,7 +533,7 @@ class _Batch:
     def flush(self) -> None:
         conn = self._conn
         if self._log_rows:
-            conn.execute(sa.insert(log), self._log_rows)
+            conn.execute(_INSERT_LOG, self._log_rows)
             live = [kv for kv in self._live.values() if kv is not None]
             written = {row["key"] for row in self._log_rows}
             upserts = [
@@ -533,7 +542,7 @@ class _Batch:
                 if kv.key in written
             ]
             if upserts:
-                conn.execute(sa_sqlite.insert(current).prefix_with("OR REPLACE"), upserts)
+                conn.execute(_UPSERT_CURRENT, upserts)
             gone = [key for key, kv in self._live.items() if kv is None and key in written]
             for chunk in _chunks(gone):
                 conn.execute(sa.delete(current).where(current.c.key.in_(chunk)))
@@ -566,7 +575,8 @@ def _configure(engine: sa.Engine, *, begin: str) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA busy_timeout = 10000")
-        cursor.execute("PRAGMA journal_size_limit = 67108864")
+        # A checkpointed WAL is cut back to this size when it restarts.
+        cursor.execute("PRAGMA journal_size_limit = 4194304")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -601,12 +611,7 @@ def _check_readable(conn: sa.Connection, revision: int) -> None:
 
 
 def _list_current(prefix: str, continue_key: str | None) -> sa.Select[Any]:
-    query = (
-        sa.select(*_KV_COLUMNS)
-        .select_from(current.join(log, log.c.revision == current.c.mod_revision))
-        .where(_in_range(current.c.key, prefix))
-        .order_by(current.c.key)
-    )
+    query = _LIVE.where(_in_range(current.c.key, prefix)).order_by(current.c.key)
     if continue_key is not None:
         query = query.where(current.c.key >= continue_key)
     return query
@@ -618,11 +623,7 @@ def _list_at(prefix: str, continue_key: str | None, revision: int) -> sa.Select[
     Keys untouched since `revision` come from `current`; the few changed since are read
     from their latest history row at or before `revision`.
     """
-    unchanged = (
-        sa.select(*_KV_COLUMNS)
-        .select_from(current.join(log, log.c.revision == current.c.mod_revision))
-        .where(_in_range(current.c.key, prefix), current.c.mod_revision <= revision)
-    )
+    unchanged = _LIVE.where(_in_range(current.c.key, prefix), current.c.mod_revision <= revision)
     changed = (
         sa.select(log.c.key)
         .where(log.c.revision > revision, _in_range(log.c.key, prefix))

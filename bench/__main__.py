@@ -1,0 +1,48 @@
+"""`python -m bench [group ...] [--quick]`: run benchmark groups, each printing its figures.
+
+Without a group name, every group runs. `--quick` scales each group down about tenfold for
+a smoke run. Groups are imported only when they run, so one group's dependencies never
+stop another from running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Protocol
+
+
+class Group(Protocol):
+    def __call__(self, *, quick: bool) -> None: ...
+
+
+def _storage(*, quick: bool) -> None:
+    from bench import storage
+
+    storage.main(quick=quick)
+
+
+GROUPS: dict[str, Group] = {
+    "storage": _storage,
+}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("groups", nargs="*", metavar="group", help=", ".join(GROUPS))
+    parser.add_argument("--quick", action="store_true", help="scale down ~10x (smoke run)")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.groups if name not in GROUPS]
+    if unknown:
+        print(
+            f"unknown benchmark group(s): {', '.join(unknown)}; groups: {', '.join(GROUPS)}",
+            file=sys.stderr,
+        )
+        return 2
+    for name in args.groups or list(GROUPS):
+        GROUPS[name](quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
