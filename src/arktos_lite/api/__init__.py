@@ -1,0 +1,15 @@
+"""The resource model: errors as `Status` objects, resources, selectors, patches, schemas,
+defaults and validation, Arktos hash keys.
+
+Pure functions and values; no I/O. Every other layer may import it.
+"""
+
+from arktos_lite.api import (
+    _errors as errors,
+    _patch as patch,
+    _resources as resources,
+    _selectors as selectors,
+)
+from arktos_lite.api._hashkey import MAX_HASH_KEY as MAX_HASH_KEY, hash_key as hash_key
+
+__all__ = ["MAX_HASH_KEY", "errors", "hash_key", "patch", "resources", "selectors"]

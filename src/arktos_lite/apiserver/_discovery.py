@@ -1,0 +1,113 @@
+"""Discovery documents: `/api`, `/apis`, the resource list of each group version, `/version`.
+
+Tenant users do not see the cluster's own resources (nodes, tenants, controller
+instances), as in Arktos.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import arktos_lite
+from arktos_lite.api import _resources as resources
+
+Obj = dict[str, Any]
+
+KUBERNETES_VERSION = (1, 32, 0)
+
+_SUBRESOURCE_VERBS = {
+    "status": ("get", "patch", "update"),
+    "scale": ("get", "patch", "update"),
+    "finalize": ("update",),
+    "binding": ("create",),
+}
+_SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "binding": ("", "v1", "Binding")}
+
+
+def version_info() -> Obj:
+    major, minor, patch = KUBERNETES_VERSION
+    return {
+        "major": str(major),
+        "minor": str(minor),
+        "gitVersion": f"v{major}.{minor}.{patch}-arktos-lite.{arktos_lite.__version__}",
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "",
+        "compiler": "cpython",
+        "platform": "linux/amd64",
+    }
+
+
+def api_versions(server_address: str) -> Obj:
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+        ],
+    }
+
+
+def _group(name: str, versions: list[str]) -> Obj:
+    listed = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+    return {"name": name, "versions": listed, "preferredVersion": listed[0]}
+
+
+def api_group_list(registry: resources.Registry) -> Obj:
+    groups = [_group(name, versions) for name, versions in registry.groups().items() if name]
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_group(registry: resources.Registry, name: str) -> Obj | None:
+    versions = registry.groups().get(name)
+    if not name or versions is None:
+        return None
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)}
+
+
+def resource_list(
+    registry: resources.Registry, group: str, version: str, *, system_user: bool
+) -> Obj | None:
+    listed = registry.in_group_version(group, version)
+    if not listed:
+        return None
+    entries: list[Obj] = []
+    for resource in listed:
+        if resource.system_only and not system_user:
+            continue
+        namespaced = resource.namespaced
+        entry: Obj = {
+            "name": resource.plural,
+            "singularName": resource.singular,
+            "namespaced": namespaced,
+            "kind": resource.kind,
+            "verbs": list(resource.verbs),
+        }
+        if resource.short_names:
+            entry["shortNames"] = list(resource.short_names)
+        if resource.categories:
+            entry["categories"] = list(resource.categories)
+        entries.append(entry)
+        for sub in sorted(resource.subresources):
+            sub_entry: Obj = {
+                "name": f"{resource.plural}/{sub}",
+                "singularName": "",
+                "namespaced": namespaced,
+                "kind": resource.kind,
+                "verbs": list(_SUBRESOURCE_VERBS.get(sub, ("get",))),
+            }
+            if sub in _SUBRESOURCE_KINDS:
+                sub_group, sub_version, sub_kind = _SUBRESOURCE_KINDS[sub]
+                sub_entry["kind"] = sub_kind
+                if sub_group:
+                    sub_entry["group"] = sub_group
+                    sub_entry["version"] = sub_version
+            entries.append(sub_entry)
+    group_version = f"{group}/{version}" if group else version
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": entries,
+    }

@@ -1,0 +1,830 @@
+"""The HTTP face of the API server: a QuartTrio app speaking the Kubernetes REST API.
+
+Every request is authenticated (bearer token or client certificate) and bound to the
+caller's tenant; a tenant user reaches only its own tenant. Errors, whatever raised
+them, leave as `Status` objects from one place (`_error_response`). Watches stream
+newline-delimited JSON events from a producer task in the server's nursery, so no
+cancel scope spans a `yield` of the response body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+import quart
+import trio
+import werkzeug.exceptions
+import yaml
+from quart_trio import QuartTrio
+
+from arktos_lite import storage
+from arktos_lite.api import (
+    _errors as errors,
+    _patch as patching,
+    _resources as resources,
+    _selectors as selectors,
+)
+from arktos_lite.apiserver import (
+    _authn as authn,
+    _discovery as discovery,
+    _paths as paths,
+    _rest as rest,
+    _tables as tables,
+    _watch as watching,
+)
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+JSON = "application/json"
+YAML = "application/yaml"
+PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
+_BOOKMARK_INTERVAL = 5.0
+# Watches without timeoutSeconds end after a while, as kube-apiserver's do.
+_DEFAULT_WATCH_TIMEOUT = 1800.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 3 * 1024 * 1024
+    max_watches_per_user: int = 200
+
+
+class Api:
+    """What the HTTP handlers need: the REST layer, the watch cache and identities."""
+
+    def __init__(
+        self,
+        *,
+        rest_api: rest.Rest,
+        watch_cache: watching.WatchCache,
+        authenticator: authn.Authenticator,
+        limits: Limits | None = None,
+        server_address: str = "127.0.0.1:6443",
+    ) -> None:
+        self.rest = rest_api
+        self.registry = rest_api.registry
+        self.watch_cache = watch_cache
+        self.authenticator = authenticator
+        self.limits = limits or Limits()
+        self.server_address = server_address
+        self.ready: Callable[[], bool] = lambda: True
+        self.nursery: trio.Nursery | None = None
+        self._watches: dict[str, int] = {}
+
+
+def create_app(api: Api) -> QuartTrio:
+    app = QuartTrio("arktos_lite.apiserver")
+    app.config["MAX_CONTENT_LENGTH"] = api.limits.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+
+    @app.errorhandler(errors.StatusError)
+    async def _status_error(error: errors.StatusError) -> quart.Response:
+        return _error_response(error)
+
+    @app.errorhandler(werkzeug.exceptions.HTTPException)
+    async def _http_error(error: werkzeug.exceptions.HTTPException) -> quart.Response:
+        return _error_response(_from_http_exception(error, api.limits))
+
+    @app.errorhandler(Exception)
+    async def _unexpected(error: Exception) -> quart.Response:
+        logger.exception("request failed: %s", error)
+        return _error_response(errors.InternalError(f"an internal error occurred: {error}"))
+
+    @app.get("/version")
+    async def _version() -> quart.Response:
+        return _json(discovery.version_info())
+
+    @app.get("/healthz")
+    @app.get("/livez")
+    async def _alive() -> quart.Response:
+        return quart.Response("ok", content_type="text/plain; charset=utf-8")
+
+    @app.get("/readyz")
+    async def _ready() -> quart.Response:
+        if api.ready():
+            return quart.Response("ok", content_type="text/plain; charset=utf-8")
+        return quart.Response("not ready", status=503, content_type="text/plain; charset=utf-8")
+
+    @app.get("/api")
+    async def _api() -> quart.Response:
+        await _user(api)
+        return _json(discovery.api_versions(api.server_address))
+
+    @app.get("/apis")
+    async def _apis() -> quart.Response:
+        await _user(api)
+        return _json(discovery.api_group_list(api.registry))
+
+    @app.get("/apis/<group>")
+    async def _api_group(group: str) -> quart.Response:
+        await _user(api)
+        document = discovery.api_group(api.registry, group)
+        if document is None:
+            raise _not_found()
+        return _json(document)
+
+    @app.get("/api/<version>")
+    @app.get("/apis/<group>/<version>")
+    async def _resource_list(version: str, group: str = "") -> quart.Response:
+        user = await _user(api)
+        document = discovery.resource_list(
+            api.registry, group, version, system_user=_is_system(user)
+        )
+        if document is None:
+            raise _not_found()
+        return _json(document)
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+    @app.route("/api/<version>/<path:rest_path>", methods=methods)
+    @app.route("/apis/<group>/<version>/<path:rest_path>", methods=methods)
+    async def _resource(version: str, rest_path: str, group: str = "") -> quart.Response:
+        user = await _user(api)
+        target = paths.parse(api.registry, group=group, version=version, rest=rest_path)
+        return await _Request(api, user, target).dispatch()
+
+    return app
+
+
+# Identity and access
+
+
+async def _user(api: Api) -> authn.User:
+    request = quart.request
+    user = api.authenticator.authenticate(
+        request.headers.get("Authorization"), authn.peer_certificate(request.scope)
+    )
+    if user is None:
+        raise errors.Unauthorized()
+    return user
+
+
+def _is_system(user: authn.User) -> bool:
+    return user.tenant == resources.SYSTEM_TENANT
+
+
+def _not_found() -> errors.NotFound:
+    return errors.NotFound("the server could not find the requested resource")
+
+
+class _Request:
+    """One resource request: authorize, decode, call the REST layer, encode."""
+
+    def __init__(self, api: Api, user: authn.User, target: paths.Target) -> None:
+        self.api = api
+        self.user = user
+        self.target = target
+        self.resource = target.resource
+        self.args = quart.request.args
+        tenant = target.tenant or user.tenant
+        if self.resource.scope is resources.Scope.CLUSTER:
+            tenant = resources.SYSTEM_TENANT
+        self.where = rest.Where(tenant=tenant, namespace=target.namespace)
+
+    async def dispatch(self) -> quart.Response:
+        method = quart.request.method
+        target = self.target
+        sub = target.subresource
+        if method == "GET" and target.collection:
+            watch = target.watch or _flag(self.args.get("watch"))
+            self._authorize("watch" if watch else "list")
+            return await (self._watch() if watch else self._list())
+        if target.watch:
+            raise errors.MethodNotAllowed("watch is only possible on collections")
+        if method == "GET":
+            self._authorize("get")
+            if sub == "scale":
+                return _json(await self._scale())
+            return self._object(await self._get())
+        if method == "POST" and target.collection:
+            self._authorize("create")
+            return await self._create()
+        if method == "POST" and sub == "binding":
+            self._authorize("create")
+            return await self._bind()
+        if method == "PUT" and not target.collection:
+            self._authorize("update")
+            if sub == "scale":
+                return _json(await self._put_scale())
+            return await self._update()
+        if method == "PATCH" and not target.collection:
+            self._authorize("patch")
+            if sub == "scale":
+                return _json(await self._patch_scale())
+            return await self._patch()
+        if method == "DELETE" and sub is None:
+            self._authorize("deletecollection" if target.collection else "delete")
+            return await (self._delete_collection() if target.collection else self._delete())
+        raise errors.MethodNotAllowed(
+            f"the server does not allow this method on the requested resource ({method})"
+        )
+
+    def _authorize(self, verb: str) -> None:
+        """Tenant users stay in their tenant; system users may go everywhere."""
+        user = self.user
+        if _is_system(user):
+            return
+        resource = self.resource
+        allowed = True
+        if resource.scope is resources.Scope.CLUSTER:
+            # A tenant user may read its own tenant object, nothing else cluster-wide.
+            allowed = (
+                resource.kind == "Tenant"
+                and verb == "get"
+                and self.target.name == user.tenant
+                and self.target.subresource is None
+            )
+            place = ""
+        else:
+            allowed = self.where.tenant == user.tenant
+            place = f' in the tenant "{self.where.tenant}"'
+        if not allowed:
+            raise errors.Forbidden.for_resource(
+                resource.plural,
+                self.target.name or "",
+                group=resource.group,
+                why=f'User "{user.name}" cannot {verb} resource "{resource.plural}" in API '
+                f'group "{resource.group}"{place}',
+            )
+
+    # Reads
+
+    async def _get(self) -> Obj:
+        assert self.target.name is not None
+        return await self.api.rest.get(
+            self.resource,
+            self.where,
+            self.target.name,
+            resource_version=self.args.get("resourceVersion", ""),
+        )
+
+    def _list_options(self) -> rest.ListOptions:
+        args = self.args
+        return rest.ListOptions(
+            label_selector=args.get("labelSelector", ""),
+            field_selector=args.get("fieldSelector", ""),
+            resource_version=args.get("resourceVersion", ""),
+            resource_version_match=args.get("resourceVersionMatch", ""),
+            limit=_int(args.get("limit"), "limit", default=0),
+            continue_token=args.get("continue", ""),
+        )
+
+    async def _list(self) -> quart.Response:
+        result = await self.api.rest.list(self.resource, self.where, self._list_options())
+        rv = str(result.resource_version)
+        if _wants_table():
+            return _json(
+                tables.table(
+                    self.resource,
+                    result.items,
+                    include_object=self.args.get("includeObject", "Metadata"),
+                    all_tenants=self.where.tenant == resources.ALL_TENANTS,
+                    resource_version=rv,
+                    continue_token=result.continue_token,
+                )
+            )
+        metadata: Obj = {"resourceVersion": rv}
+        if result.continue_token:
+            metadata["continue"] = result.continue_token
+        body = {
+            "kind": self.resource.list_kind,
+            "apiVersion": self.resource.api_version,
+            "metadata": metadata,
+            "items": result.items,
+        }
+        return _encode(body)
+
+    async def _watch(self) -> quart.Response:
+        api = self.api
+        user = self.user.name
+        if api._watches.get(user, 0) >= api.limits.max_watches_per_user:
+            raise errors.TooManyRequests(
+                f"too many watches for user {user!r} (at most "
+                f"{api.limits.max_watches_per_user} at once)"
+            )
+        options = self._list_options()
+        matcher = rest.Matcher.parse(
+            self.resource, label=options.label_selector, field=options.field_selector
+        )
+        timeout = float(_int(self.args.get("timeoutSeconds"), "timeoutSeconds", default=0))
+        stream = _WatchStream(
+            api,
+            self.resource,
+            self.where,
+            matcher=matcher,
+            resource_version=options.resource_version,
+            timeout=timeout or _DEFAULT_WATCH_TIMEOUT,
+            bookmarks=_flag(self.args.get("allowWatchBookmarks")),
+            table=_wants_table(),
+            include_object=self.args.get("includeObject", "Metadata"),
+        )
+        assert api.nursery is not None
+        send, receive = trio.open_memory_channel[bytes](64)
+        api._watches[user] = api._watches.get(user, 0) + 1
+
+        async def produce() -> None:
+            try:
+                await stream.produce(send)
+            finally:
+                api._watches[user] -= 1
+
+        api.nursery.start_soon(produce)
+        return quart.Response(
+            _drain(receive), content_type=JSON, headers={"Cache-Control": "no-cache"}
+        )
+
+    # Writes
+
+    def _dry_run(self) -> bool:
+        values = self.args.getlist("dryRun")
+        for value in values:
+            if value != "All":
+                raise errors.BadRequest(
+                    f'dryRun: Unsupported value: "{value}": supported values: "All"'
+                )
+        return bool(values)
+
+    async def _body(self) -> Any:
+        raw = await _raw_body()
+        content_type = (quart.request.mimetype or JSON).lower()
+        return _parse_body(raw, content_type)
+
+    async def _create(self) -> quart.Response:
+        body = await self._body()
+        if not isinstance(body, dict):
+            raise errors.BadRequest("the request body must be a JSON or YAML object")
+        self._check_fields(body)
+        created = await self.api.rest.create(
+            self.resource, self.where, body, dry_run=self._dry_run()
+        )
+        return self._object(created, status=201)
+
+    async def _update(self) -> quart.Response:
+        assert self.target.name is not None
+        body = await self._body()
+        if not isinstance(body, dict):
+            raise errors.BadRequest("the request body must be a JSON or YAML object")
+        self._check_fields(body)
+        updated = await self.api.rest.update(
+            self.resource,
+            self.where,
+            self.target.name,
+            body,
+            subresource=self.target.subresource,
+            dry_run=self._dry_run(),
+        )
+        return self._object(updated)
+
+    async def _patch(self) -> quart.Response:
+        assert self.target.name is not None
+        content_type = (quart.request.mimetype or "").lower()
+        if content_type not in PATCH_TYPES:
+            raise errors.UnsupportedMediaType(
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(PATCH_TYPES)}"
+            )
+        patch = await self._body()
+        if content_type == "application/apply-patch+yaml":
+            return await self._apply(patch)
+        patched = await self.api.rest.patch(
+            self.resource,
+            self.where,
+            self.target.name,
+            patch,
+            content_type=content_type,
+            subresource=self.target.subresource,
+            dry_run=self._dry_run(),
+        )
+        return self._object(patched)
+
+    async def _apply(self, patch: Any) -> quart.Response:
+        """Server-side apply: create the object if missing, else merge the applied fields."""
+        assert self.target.name is not None
+        if not self.args.get("fieldManager"):
+            raise errors.BadRequest(
+                "PATCH requests of type application/apply-patch+yaml require a fieldManager"
+            )
+        if not isinstance(patch, dict):
+            raise errors.BadRequest("an apply patch must be an object")
+        self._check_fields(patch)
+        try:
+            await self.api.rest.get(self.resource, self.where, self.target.name)
+        except errors.NotFound:
+            meta = patch.setdefault("metadata", {})
+            if meta.get("name", self.target.name) != self.target.name:
+                raise errors.BadRequest(
+                    "the name of the object does not match the name on the URL"
+                ) from None
+            meta["name"] = self.target.name
+            created = await self.api.rest.create(
+                self.resource, self.where, patch, dry_run=self._dry_run()
+            )
+            return self._object(created, status=201)
+        patched = await self.api.rest.patch(
+            self.resource,
+            self.where,
+            self.target.name,
+            patch,
+            content_type="application/apply-patch+yaml",
+            subresource=self.target.subresource,
+            dry_run=self._dry_run(),
+        )
+        return self._object(patched)
+
+    async def _delete(self) -> quart.Response:
+        assert self.target.name is not None
+        options = await self._delete_options()
+        obj, gone = await self.api.rest.delete(self.resource, self.where, self.target.name, options)
+        return self._object(obj, status=200 if gone else 202)
+
+    async def _delete_collection(self) -> quart.Response:
+        options = await self._delete_options()
+        result = await self.api.rest.delete_collection(
+            self.resource, self.where, self._list_options(), options
+        )
+        return _encode(
+            {
+                "kind": self.resource.list_kind,
+                "apiVersion": self.resource.api_version,
+                "metadata": {"resourceVersion": str(result.resource_version)},
+                "items": result.items,
+            }
+        )
+
+    async def _delete_options(self) -> rest.DeleteOptions:
+        raw = await _raw_body()
+        body: Obj = {}
+        if raw.strip():
+            parsed = _parse_body(raw, (quart.request.mimetype or JSON).lower())
+            if not isinstance(parsed, dict):
+                raise errors.BadRequest("DeleteOptions must be an object")
+            body = parsed
+        args = self.args
+        grace = body.get("gracePeriodSeconds")
+        if "gracePeriodSeconds" in args:
+            grace = _int(args.get("gracePeriodSeconds"), "gracePeriodSeconds", default=0)
+        policy = body.get("propagationPolicy") or args.get("propagationPolicy")
+        orphan = body.get("orphanDependents")
+        if "orphanDependents" in args:
+            orphan = _flag(args.get("orphanDependents"))
+        if orphan is not None and policy is None:
+            policy = "Orphan" if orphan else "Background"
+        preconditions = body.get("preconditions") or {}
+        dry_run = self._dry_run() or bool(body.get("dryRun"))
+        if grace is not None and (not isinstance(grace, int) or grace < 0):
+            raise errors.BadRequest(f"invalid gracePeriodSeconds: {grace!r}")
+        return rest.DeleteOptions(
+            grace_period_seconds=grace,
+            propagation_policy=policy,
+            precondition_uid=preconditions.get("uid"),
+            precondition_resource_version=preconditions.get("resourceVersion"),
+            dry_run=dry_run,
+        )
+
+    # Subresources
+
+    async def _bind(self) -> quart.Response:
+        assert self.target.name is not None
+        body = await self._body()
+        if not isinstance(body, dict):
+            raise errors.BadRequest("a Binding must be an object")
+        await self.api.rest.bind(self.where, self.target.name, body)
+        return _json(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "code": 201,
+            },
+            status=201,
+        )
+
+    async def _scale(self) -> Obj:
+        return _scale_of(await self._get())
+
+    async def _put_scale(self) -> Obj:
+        body = await self._body()
+        if not isinstance(body, dict):
+            raise errors.BadRequest("a Scale must be an object")
+        return await self._set_replicas(body)
+
+    async def _patch_scale(self) -> Obj:
+        content_type = (quart.request.mimetype or "").lower()
+        patch = await self._body()
+        current = await self._scale()
+        if content_type == "application/json-patch+json":
+            scale = patching.json_patch(current, patch)
+        elif content_type in PATCH_TYPES:
+            scale = patching.merge_patch(current, patch)
+        else:
+            raise errors.UnsupportedMediaType(f"the media type {content_type!r} is not supported")
+        return await self._set_replicas(scale)
+
+    async def _set_replicas(self, scale: Obj) -> Obj:
+        assert self.target.name is not None
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise errors.Invalid.for_object(
+                "Scale",
+                self.target.name,
+                [
+                    errors.FieldError(
+                        errors.CauseType.INVALID,
+                        "spec.replicas",
+                        "must be greater than or equal to 0",
+                        replicas,
+                    )
+                ],
+                group="autoscaling",
+            )
+        patch: Obj = {"spec": {"replicas": replicas}}
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            patch["metadata"] = {"resourceVersion": rv}
+        updated = await self.api.rest.patch(
+            self.resource,
+            self.where,
+            self.target.name,
+            patch,
+            content_type="application/merge-patch+json",
+            dry_run=self._dry_run(),
+        )
+        return _scale_of(updated)
+
+    # Encoding
+
+    def _check_fields(self, body: Obj) -> None:
+        """fieldValidation: Strict rejects unknown fields, Warn (default) and Ignore don't."""
+        mode = self.args.get("fieldValidation", "Warn")
+        if mode not in ("Strict", "Warn", "Ignore"):
+            raise errors.BadRequest(
+                f'fieldValidation: Unsupported value: "{mode}": supported values: '
+                '"Ignore", "Strict", "Warn"'
+            )
+
+    def _object(self, obj: Obj, *, status: int = 200) -> quart.Response:
+        if _wants_table():
+            return _json(
+                tables.table(
+                    self.resource,
+                    [obj],
+                    include_object=self.args.get("includeObject", "Metadata"),
+                    resource_version=obj["metadata"].get("resourceVersion", ""),
+                ),
+                status=status,
+            )
+        return _encode(obj, status=status)
+
+
+def _scale_of(obj: Obj) -> Obj:
+    meta = obj["metadata"]
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    try:
+        selector_text = str(selectors.LabelSelector.from_dict(selector))
+    except (ValueError, errors.StatusError):
+        selector_text = ""
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            key: meta[key]
+            for key in (
+                "name",
+                "namespace",
+                "tenant",
+                "uid",
+                "resourceVersion",
+                "creationTimestamp",
+            )
+            if key in meta
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": selector_text,
+        },
+    }
+
+
+class _WatchStream:
+    """Produces one watch response: initial state if asked, then events, bookmarks, end."""
+
+    def __init__(
+        self,
+        api: Api,
+        resource: resources.Resource,
+        where: rest.Where,
+        *,
+        matcher: rest.Matcher,
+        resource_version: str,
+        timeout: float,
+        bookmarks: bool,
+        table: bool,
+        include_object: str,
+    ) -> None:
+        self.api = api
+        self.resource = resource
+        self.where = where
+        self.matcher = matcher
+        self.resource_version = resource_version
+        self.timeout = timeout
+        self.bookmarks = bookmarks
+        self.table = table
+        self.include_object = include_object
+        self.progress = 0
+        self._first_table = True
+
+    def _line(self, kind: str, obj: Obj) -> bytes:
+        if self.table and kind in ("ADDED", "MODIFIED", "DELETED"):
+            obj = tables.table(
+                self.resource,
+                [obj],
+                include_object=self.include_object,
+                resource_version=obj["metadata"].get("resourceVersion", ""),
+                column_definitions=self._first_table,
+            )
+            self._first_table = False
+        return orjson.dumps({"type": kind, "object": obj}) + b"\n"
+
+    async def produce(self, send: trio.MemorySendChannel[bytes]) -> None:
+        async with send:
+            try:
+                with trio.move_on_after(self.timeout):
+                    async with trio.open_nursery() as nursery:
+                        if self.bookmarks:
+                            nursery.start_soon(self._bookmarks, send.clone())
+                        await self._events(send)
+                        nursery.cancel_scope.cancel()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            except watching.TooSlow:
+                logger.debug("a watch of %s fell behind and was ended", self.resource.plural)
+            except errors.StatusError as error:
+                await _send_quietly(
+                    send, orjson.dumps({"type": "ERROR", "object": error.status()}) + b"\n"
+                )
+
+    async def _events(self, send: trio.MemorySendChannel[bytes]) -> None:
+        rv = self.resource_version
+        prefix = self.api.rest._prefix(self.resource, self.where)
+        if rv in ("", "0"):
+            listed = await self.api.rest.list(
+                self.resource,
+                self.where,
+                rest.ListOptions(),
+            )
+            after = listed.resource_version
+            for obj in listed.items:
+                if self.matcher.matches(obj):
+                    await send.send(self._line("ADDED", obj))
+        else:
+            try:
+                after = int(rv)
+            except ValueError:
+                raise errors.BadRequest(f"invalid resourceVersion: {rv!r}") from None
+        self.progress = after
+        try:
+            async with self.api.watch_cache.watch(
+                self.resource, prefix=prefix, matcher=self.matcher, after=after
+            ) as changes:
+                async for change, event in changes:
+                    self.progress = change.revision
+                    if event is not None:
+                        await send.send(self._line(event.type, event.object))
+        except storage.Compacted as error:
+            raise errors.Gone.too_old(error.requested - 1, error.compact_revision) from None
+
+    async def _bookmarks(self, send: trio.MemorySendChannel[bytes]) -> None:
+        async with send:
+            sent = self.progress
+            while True:
+                await trio.sleep(_BOOKMARK_INTERVAL)
+                if self.progress > sent:
+                    sent = self.progress
+                    bookmark = {
+                        "kind": self.resource.kind,
+                        "apiVersion": self.resource.api_version,
+                        "metadata": {"resourceVersion": str(sent)},
+                    }
+                    await send.send(orjson.dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n")
+
+
+async def _send_quietly(send: trio.MemorySendChannel[bytes], data: bytes) -> None:
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await send.send(data)
+
+
+async def _drain(receive: trio.MemoryReceiveChannel[bytes]) -> AsyncIterator[bytes]:
+    """The response body of a watch; closing it tells the producer to stop."""
+    try:
+        async for line in receive:
+            yield line
+    finally:
+        receive.close()
+
+
+# Bodies, parameters and responses
+
+
+async def _raw_body() -> bytes:
+    raw = await quart.request.get_data(cache=False, as_text=False)
+    return raw if isinstance(raw, bytes) else raw.encode()
+
+
+def _parse_body(raw: bytes, content_type: str) -> Any:
+    if not raw.strip():
+        raise errors.BadRequest("the request body is empty")
+    if content_type in (YAML, "application/apply-patch+yaml", "application/x-yaml", "text/yaml"):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise errors.BadRequest(f"the request body is not valid YAML: {error}") from None
+    if content_type not in (JSON, *PATCH_TYPES, ""):
+        raise errors.UnsupportedMediaType(
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"{JSON}, {YAML}"
+        )
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise errors.BadRequest(f"the request body is not valid JSON: {error}") from None
+
+
+def _flag(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true", "yes")
+
+
+def _int(value: str | None, name: str, *, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.BadRequest(f"invalid value for {name}: {value!r}") from None
+
+
+def _wants_table() -> bool:
+    accept = quart.request.headers.get("Accept", "")
+    for entry in accept.split(","):
+        params = {
+            part.split("=", 1)[0].strip(): part.split("=", 1)[1].strip()
+            for part in entry.split(";")[1:]
+            if "=" in part
+        }
+        if params.get("as") == "Table" and params.get("g", "meta.k8s.io") == "meta.k8s.io":
+            return True
+    return False
+
+
+def _wants_yaml() -> bool:
+    accept = quart.request.headers.get("Accept", "")
+    first = accept.split(",")[0].split(";")[0].strip().lower()
+    return first in (YAML, "application/x-yaml", "text/yaml")
+
+
+def _json(body: Obj, *, status: int = 200) -> quart.Response:
+    return quart.Response(orjson.dumps(body), status=status, content_type=JSON)
+
+
+def _encode(body: Obj, *, status: int = 200) -> quart.Response:
+    if quart.has_request_context() and _wants_yaml():
+        return quart.Response(
+            yaml.safe_dump(body, sort_keys=False), status=status, content_type=YAML
+        )
+    return _json(body, status=status)
+
+
+def _error_response(error: errors.StatusError) -> quart.Response:
+    return _json(error.status(), status=error.code)
+
+
+def _from_http_exception(
+    error: werkzeug.exceptions.HTTPException, limits: Limits
+) -> errors.StatusError:
+    code = error.code or 500
+    if code == 404:
+        return _not_found()
+    if code == 405:
+        return errors.MethodNotAllowed(
+            "the server does not allow this method on the requested resource"
+        )
+    if code == 413:
+        return errors.RequestEntityTooLarge(
+            f"the request body is larger than the limit of {limits.max_body_bytes} bytes"
+        )
+    if code == 400:
+        return errors.BadRequest(error.description or "bad request")
+    return errors.InternalError(error.description or f"HTTP {code}")

@@ -1,0 +1,164 @@
+"""The API server component: the HTTP app on hypercorn's trio worker, over one store.
+
+`APIServer.run` bootstraps the system tenant, starts the watch cache, then listens (HTTPS
+by default, plain HTTP when asked, and a unix socket for local clients) and reports the
+addresses it bound. `stop()` stops accepting, lets requests in flight finish within a
+deadline, then ends the watches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+import ssl
+
+import hypercorn.config
+import hypercorn.trio
+import trio
+
+from arktos_lite import storage
+from arktos_lite.api import _errors as errors, _resources as resources
+from arktos_lite.apiserver import (
+    _authn as authn,
+    _http as http,
+    _rest as rest,
+    _watch as watching,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TLSFiles:
+    cert: pathlib.Path
+    key: pathlib.Path
+    # CA whose client certificates are accepted (optional client authentication).
+    client_ca: pathlib.Path | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 6443
+    tls: TLSFiles | None = None
+    unix_socket: pathlib.Path | None = None
+    limits: http.Limits = dataclasses.field(default_factory=http.Limits)
+    graceful_timeout: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Bound:
+    """Where the server listens once started."""
+
+    url: str
+    addresses: tuple[str, ...]
+
+
+class APIServer:
+    def __init__(
+        self,
+        backend: storage.Backend,
+        *,
+        authenticator: authn.Authenticator,
+        options: ServeOptions,
+        registry: resources.Registry | None = None,
+    ) -> None:
+        self._options = options
+        self.registry = registry or resources.Registry()
+        self.rest = rest.Rest(backend, registry=self.registry)
+        self.watch_cache = watching.WatchCache(backend, self.registry)
+        self.api = http.Api(
+            rest_api=self.rest,
+            watch_cache=self.watch_cache,
+            authenticator=authenticator,
+            limits=options.limits,
+        )
+        self.app = http.create_app(self.api)
+        self._stopping = trio.Event()
+
+    def _config(self) -> hypercorn.config.Config:
+        options = self._options
+        config = authn.ClientCertConfig()
+        host = f"[{options.host}]" if ":" in options.host else options.host
+        config.bind = [f"{host}:{options.port}"]
+        if options.tls is not None:
+            config.certfile = str(options.tls.cert)
+            config.keyfile = str(options.tls.key)
+            if options.tls.client_ca is not None:
+                config.ca_certs = str(options.tls.client_ca)
+                config.verify_mode = ssl.CERT_OPTIONAL
+        if options.unix_socket is not None:
+            options.unix_socket.unlink(missing_ok=True)
+            config.insecure_bind = [f"unix:{options.unix_socket}"]
+        config.graceful_timeout = options.graceful_timeout
+        config.accesslog = None
+        config.errorlog = logging.getLogger("hypercorn.error")
+        config.keep_alive_timeout = 60
+        return config
+
+    async def run(self, *, task_status: trio.TaskStatus[Bound] = trio.TASK_STATUS_IGNORED) -> None:
+        await bootstrap(self.rest)
+        served = trio.Event()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.watch_cache.run)
+            async with trio.open_nursery() as watches:
+                self.api.nursery = watches
+                addresses = await nursery.start(self._serve, served)
+                bound = self._bound(addresses)
+                logger.info("API server listening on %s", ", ".join(addresses))
+                task_status.started(bound)
+                await self._stopping.wait()
+                # Watches end first, so their connections can close within the grace period.
+                watches.cancel_scope.cancel()
+            await served.wait()
+            nursery.cancel_scope.cancel()
+        logger.info("API server stopped")
+
+    def _bound(self, addresses: list[str]) -> Bound:
+        scheme = "https" if self._options.tls is not None else "http"
+        tcp = next(a for a in addresses if not a.startswith("unix:"))
+        port = tcp.rsplit(":", 1)[1]
+        host = self._options.host
+        url_host = f"[{host}]" if ":" in host else host
+        return Bound(url=f"{scheme}://{url_host}:{port}", addresses=tuple(addresses))
+
+    async def _serve(
+        self,
+        served: trio.Event,
+        *,
+        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        try:
+            await hypercorn.trio.serve(
+                self.app,
+                self._config(),
+                shutdown_trigger=self._stopping.wait,
+                task_status=task_status,
+            )
+        finally:
+            served.set()
+
+    def stop(self) -> None:
+        """Stop accepting requests; in-flight ones get `graceful_timeout` to finish."""
+        self._stopping.set()
+
+
+async def bootstrap(api: rest.Rest) -> None:
+    """The system tenant and its default namespaces always exist."""
+    registry = api.registry
+    tenants = registry.get("", "v1", "tenants")
+    namespaces = registry.get("", "v1", "namespaces")
+    assert tenants is not None
+    assert namespaces is not None
+    system = rest.Where(tenant=resources.SYSTEM_TENANT)
+    wanted = [(tenants, {"metadata": {"name": resources.SYSTEM_TENANT}})] + [
+        (namespaces, {"metadata": {"name": name}})
+        for name in ("default", "kube-system", "kube-public")
+    ]
+    for resource, body in wanted:
+        try:
+            await api.create(resource, system, body)
+        except errors.AlreadyExists:
+            continue
+        logger.info("created %s %s", resource.singular, body["metadata"]["name"])
