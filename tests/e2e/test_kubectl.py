@@ -1,0 +1,146 @@
+"""Stock kubectl against `arktos up`, with the kubeconfig it writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from .conftest import Cluster, require_tool
+
+pytestmark = pytest.mark.slow
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  labels: {{app: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - name: web
+        image: {image}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _kubectl() -> None:
+    require_tool("kubectl")
+
+
+def test_version_and_discovery(cluster: Cluster) -> None:
+    version = json.loads(cluster.kubectl("version", "-o", "json"))
+    assert version["serverVersion"]["minor"] == "32"
+    resources = cluster.kubectl("api-resources", "-o", "name")
+    for name in (
+        "pods",
+        "tenants",
+        "controllerinstances",
+        "deployments.apps",
+        "leases.coordination.k8s.io",
+    ):
+        assert name in resources.split()
+
+
+def test_get_prints_tables(cluster: Cluster) -> None:
+    namespaces = cluster.kubectl("get", "namespaces")
+    assert namespaces.splitlines()[0].split() == ["NAME", "STATUS", "AGE"]
+    assert {"default", "kube-system", "kube-public"} <= {
+        line.split()[0] for line in namespaces.splitlines()[1:]
+    }
+    tenants = cluster.kubectl("get", "tenants", "-o", "json")
+    assert [t["metadata"]["name"] for t in json.loads(tenants)["items"]] == ["system"]
+
+
+def test_run_get_label_annotate_delete_pod(cluster: Cluster) -> None:
+    cluster.kubectl("run", "kp1", "--image=busybox", "--labels=app=kp1")
+    header, row = cluster.kubectl("get", "pod", "kp1").splitlines()
+    assert header.split() == ["NAME", "HASHKEY", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert row.split()[0] == "kp1" and row.split()[3] == "Pending"
+    assert "NODE" in cluster.kubectl("get", "pod", "kp1", "-o", "wide").splitlines()[0]
+    cluster.kubectl("label", "pod", "kp1", "tier=front")
+    cluster.kubectl("annotate", "pod", "kp1", "note=hello")
+    pod = json.loads(cluster.kubectl("get", "pod", "kp1", "-o", "json"))
+    assert pod["metadata"]["labels"] == {"app": "kp1", "tier": "front"}
+    assert pod["metadata"]["annotations"]["note"] == "hello"
+    assert pod["metadata"]["tenant"] == "system"
+    assert isinstance(pod["metadata"]["hashKey"], int)
+    assert "kind: Pod" in cluster.kubectl("get", "pod", "kp1", "-o", "yaml")
+    assert cluster.kubectl("get", "pods", "-l", "tier=front", "-o", "name").split() == ["pod/kp1"]
+    described = cluster.kubectl("describe", "pod", "kp1")
+    assert "busybox" in described
+    cluster.kubectl("delete", "pod", "kp1")
+    missing = cluster.run_kubectl("get", "pod", "kp1")
+    assert missing.returncode != 0
+    assert 'pods "kp1" not found' in missing.stderr
+
+
+def test_create_apply_patch_scale_deployment(cluster: Cluster) -> None:
+    manifest = DEPLOYMENT.format(name="kd1", replicas=2, image="nginx:1.25")
+    cluster.kubectl("create", "-f", "-", input=manifest)
+    cluster.kubectl(
+        "apply", "-f", "-", input=DEPLOYMENT.format(name="kd1", replicas=2, image="nginx:1.26")
+    )
+    deployment = json.loads(cluster.kubectl("get", "deployment", "kd1", "-o", "json"))
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
+    assert deployment["metadata"]["generation"] == 2
+    cluster.kubectl("patch", "deployment", "kd1", "--type=merge", "-p", '{"spec":{"paused":true}}')
+    cluster.kubectl("scale", "deployment", "kd1", "--replicas=4")
+    replicas = cluster.kubectl("get", "deployment", "kd1", "-o", "jsonpath={.spec.replicas}")
+    assert replicas == "4"
+    wide = cluster.kubectl("get", "deployments", "-o", "wide").splitlines()[0].split()
+    assert wide[:5] == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert "nginx:1.26" in cluster.kubectl("get", "deploy", "kd1", "-o", "wide")
+    cluster.kubectl("delete", "deployment", "kd1")
+
+
+def test_server_side_apply(cluster: Cluster) -> None:
+    manifest = DEPLOYMENT.format(name="kd2", replicas=1, image="nginx:1.25")
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=manifest)
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "-f",
+        "-",
+        input=DEPLOYMENT.format(name="kd2", replicas=3, image="nginx:1.25"),
+    )
+    assert cluster.kubectl("get", "deploy", "kd2", "-o", "jsonpath={.spec.replicas}") == "3"
+    cluster.kubectl("delete", "deploy", "kd2")
+
+
+def test_all_namespaces_and_errors(cluster: Cluster) -> None:
+    cluster.kubectl("create", "namespace", "kns")
+    cluster.kubectl("create", "configmap", "cm1", "-n", "kns", "--from-literal=a=b")
+    listed = cluster.kubectl("get", "configmaps", "--all-namespaces")
+    assert listed.splitlines()[0].split()[:2] == ["NAMESPACE", "NAME"]
+    assert any(line.split()[:2] == ["kns", "cm1"] for line in listed.splitlines())
+    bad = cluster.run_kubectl("run", "Bad_Name", "--image=busybox")
+    assert bad.returncode != 0
+    assert "Invalid value" in bad.stderr
+    system = cluster.run_kubectl("delete", "tenant", "system")
+    assert system.returncode != 0
+    assert "may not be deleted" in system.stderr
+
+
+def test_get_watch_sees_a_change(cluster: Cluster) -> None:
+    cluster.kubectl("create", "configmap", "watched", "--from-literal=a=1")
+    env = {"KUBECONFIG": str(cluster.kubeconfig), "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    with subprocess.Popen(
+        ["kubectl", "get", "configmap", "watched", "-w", "--request-timeout=20s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as watcher:
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().split()[0] == "NAME"
+        assert watcher.stdout.readline().split()[0] == "watched"
+        cluster.kubectl("label", "configmap", "watched", "changed=yes")
+        assert watcher.stdout.readline().split()[0] == "watched"
+        watcher.terminate()
