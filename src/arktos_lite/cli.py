@@ -75,28 +75,11 @@ def up(
     )
 
 
-@app.command()
-def apiserver(
-    data_dir: DataDir = cluster.DEFAULT_DATA_DIR,
-    port: Port = 6443,
-    host: Host = "127.0.0.1",
-    store: Store = None,
-    token_auth_file: TokenFile = None,
-    plain_http: PlainHttp = False,
-    verbose: Verbose = False,
-) -> None:
-    """Run the API server alone (other components connect to it with a kubeconfig)."""
-    _run_cluster(
-        cluster.ClusterOptions(
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            store=store,
-            token_auth_file=token_auth_file,
-            plain_http=plain_http,
-        ),
-        verbose=verbose,
-    )
+# Until the other components land, the API server alone is all of `arktos up`.
+app.command(
+    "apiserver",
+    help="Run the API server alone (other components connect to it with a kubeconfig).",
+)(up)
 
 
 def _run_cluster(options: cluster.ClusterOptions, *, verbose: bool) -> None:

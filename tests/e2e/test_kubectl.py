@@ -62,7 +62,8 @@ def test_run_get_label_annotate_delete_pod(cluster: Cluster) -> None:
     cluster.kubectl("run", "kp1", "--image=busybox", "--labels=app=kp1")
     header, row = cluster.kubectl("get", "pod", "kp1").splitlines()
     assert header.split() == ["NAME", "HASHKEY", "READY", "STATUS", "RESTARTS", "AGE"]
-    assert row.split()[0] == "kp1" and row.split()[3] == "Pending"
+    assert row.split()[0] == "kp1"
+    assert row.split()[3] == "Pending"
     assert "NODE" in cluster.kubectl("get", "pod", "kp1", "-o", "wide").splitlines()[0]
     cluster.kubectl("label", "pod", "kp1", "tier=front")
     cluster.kubectl("annotate", "pod", "kp1", "note=hello")

@@ -29,6 +29,8 @@ import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from arktos_lite.api import _arktos_schema as arktos_schema
+
 KUBERNETES_VERSION: Final = "v1.32.0"
 """The Kubernetes release whose schemas are loaded; matches the version the server reports."""
 
@@ -37,29 +39,8 @@ _DEFINITIONS_FILE: Final = f"kubernetes-json-schema/{KUBERNETES_VERSION}-local/_
 _REF_PREFIX: Final = "#/$defs/"
 
 ARKTOS_OVERLAY: Final[Mapping[str, Mapping[str, Any]]] = {
-    "io.k8s.api.core.v1.PodSpec": {
-        # A VM pod has a virtualMachine instead of containers.
-        "required": [],
-        "properties": {
-            "virtualMachine": {
-                "description": "Arktos: the virtual machine this pod runs.",
-                "type": ["object", "null"],
-            },
-            "nics": {
-                "description": "Arktos: the pod's network interfaces.",
-                "type": ["array", "null"],
-                "items": {"type": ["object", "null"]},
-                "x-kubernetes-list-type": "map",
-                "x-kubernetes-list-map-keys": ["name"],
-                "x-kubernetes-patch-strategy": "merge",
-                "x-kubernetes-patch-merge-key": "name",
-            },
-            "vpc": {
-                "description": "Arktos: the VPC the pod's network belongs to.",
-                "type": ["string", "null"],
-            },
-        },
-    },
+    **arktos_schema.DEFINITIONS,
+    **arktos_schema.POD_OVERLAY,
     "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta": {
         "properties": {
             "tenant": {
@@ -83,7 +64,10 @@ ARKTOS_OVERLAY: Final[Mapping[str, Mapping[str, Any]]] = {
         },
     },
 }
-"""Arktos's fields, deep-merged over the upstream definitions (new names are added)."""
+"""Arktos's kinds and fields, deep-merged over the upstream definitions (new names are added).
+
+The kinds (Tenant, ControllerInstance, Action) and the pod fields live in `_arktos_schema`.
+"""
 
 
 def layered(base: Mapping[str, Any], overlay: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from quart_trio import QuartTrio
 from arktos_lite import storage
 from arktos_lite.api import (
     _errors as errors,
+    _fields as fields,
     _patch as patching,
     _resources as resources,
     _selectors as selectors,
@@ -32,6 +33,7 @@ from arktos_lite.api import (
 from arktos_lite.apiserver import (
     _authn as authn,
     _discovery as discovery,
+    _openapi as openapi,
     _paths as paths,
     _rest as rest,
     _tables as tables,
@@ -79,6 +81,7 @@ class Api:
         self.authenticator = authenticator
         self.limits = limits or Limits()
         self.server_address = server_address
+        self.openapi = openapi.Documents(self.registry)
         self.ready: Callable[[], bool] = lambda: True
         self.nursery: trio.Nursery | None = None
         self._watches: dict[str, int] = {}
@@ -146,6 +149,19 @@ def create_app(api: Api) -> QuartTrio:
             raise _not_found()
         return _json(document)
 
+    @app.get("/openapi/v3")
+    async def _openapi_index() -> quart.Response:
+        await _user(api)
+        return _openapi_response(api.openapi.index())
+
+    @app.get("/openapi/v3/<path:group_version>")
+    async def _openapi_document(group_version: str) -> quart.Response:
+        await _user(api)
+        document = api.openapi.group_version(group_version)
+        if document is None:
+            raise _not_found()
+        return _openapi_response(document)
+
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
     @app.route("/api/<version>/<path:rest_path>", methods=methods)
@@ -171,6 +187,18 @@ async def _user(api: Api) -> authn.User:
     return user
 
 
+def _openapi_response(document: openapi.Document) -> quart.Response:
+    request = quart.request
+    reply = openapi.reply(
+        document,
+        path=request.path,
+        hash=request.args.get("hash"),
+        accept=request.headers.get("Accept"),
+        if_none_match=request.headers.get("If-None-Match"),
+    )
+    return quart.Response(reply.body, status=reply.status, headers=reply.headers, content_type=JSON)
+
+
 def _is_system(user: authn.User) -> bool:
     return user.tenant == resources.SYSTEM_TENANT
 
@@ -192,8 +220,16 @@ class _Request:
         if self.resource.scope is resources.Scope.CLUSTER:
             tenant = resources.SYSTEM_TENANT
         self.where = rest.Where(tenant=tenant, namespace=target.namespace)
+        # Warning headers for the response (unknown fields with fieldValidation=Warn).
+        self.warnings: list[str] = []
 
     async def dispatch(self) -> quart.Response:
+        response = await self._dispatch()
+        for warning in self.warnings:
+            response.headers.add("Warning", _warning_header(warning))
+        return response
+
+    async def _dispatch(self) -> quart.Response:
         method = quart.request.method
         target = self.target
         sub = target.subresource
@@ -398,6 +434,7 @@ class _Request:
         patch = await self._body()
         if content_type == "application/apply-patch+yaml":
             return await self._apply(patch)
+        self._check_fields(patch, fields.Body(content_type))
         patched = await self.api.rest.patch(
             self.resource,
             self.where,
@@ -418,7 +455,7 @@ class _Request:
             )
         if not isinstance(patch, dict):
             raise errors.BadRequest("an apply patch must be an object")
-        self._check_fields(patch)
+        self._check_fields(patch, fields.Body.APPLY)
         try:
             await self.api.rest.get(self.resource, self.where, self.target.name)
         except errors.NotFound:
@@ -566,14 +603,26 @@ class _Request:
 
     # Encoding
 
-    def _check_fields(self, body: Obj) -> None:
-        """fieldValidation: Strict rejects unknown fields, Warn (default) and Ignore don't."""
+    def _check_fields(self, body: Any, body_type: fields.Body = fields.Body.OBJECT) -> None:
+        """fieldValidation: Strict rejects unknown fields, Warn (default) warns, Ignore doesn't.
+
+        A patch is checked for the fields it adds, before anything is stored.
+        """
         mode = self.args.get("fieldValidation", "Warn")
         if mode not in ("Strict", "Warn", "Ignore"):
             raise errors.BadRequest(
                 f'fieldValidation: Unsupported value: "{mode}": supported values: '
                 '"Ignore", "Strict", "Warn"'
             )
+        if mode == "Ignore":
+            return
+        resource = self.resource
+        unknown = fields.check(
+            resource.group, resource.version, resource.kind, body, body=body_type
+        )
+        if unknown and mode == "Strict":
+            raise errors.BadRequest(unknown.error_message())
+        self.warnings.extend(unknown.warnings())
 
     def _object(self, obj: Obj, *, status: int = 200) -> quart.Response:
         if _wants_table():
@@ -793,6 +842,12 @@ def _wants_yaml() -> bool:
     accept = quart.request.headers.get("Accept", "")
     first = accept.split(",")[0].split(";")[0].strip().lower()
     return first in (YAML, "application/x-yaml", "text/yaml")
+
+
+def _warning_header(text: str) -> str:
+    """A `Warning` header as kube-apiserver sends it: code 299, no agent, quoted text."""
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{quoted}"'
 
 
 def _json(body: Obj, *, status: int = 200) -> quart.Response:

@@ -120,7 +120,14 @@ def test_patch_meta_properties_and_navigation() -> None:
 def test_arktos_fields_are_layered_on_the_upstream_schemas() -> None:
     nics = schema.patch_meta(POD, ("spec", "nics"))
     assert (nics.shape, nics.merges, nics.merge_key) == (schema.Shape.LIST, True, "name")
-    assert schema.patch_meta(POD, ("spec", "virtualMachine")).shape is schema.Shape.UNKNOWN
+    vm = schema.patch_meta(POD, ("spec", "virtualMachine"))
+    assert (vm.shape, vm.definition) == (schema.Shape.OBJECT, "io.k8s.api.core.v1.VirtualMachine")
+    assert schema.patch_meta(POD, ("spec", "virtualMachine", "volumeMounts")).merge_key == (
+        "mountPath"
+    )
+    assert schema.patch_meta(POD, ("status", "virtualMachineStatus", "state")).shape is (
+        schema.Shape.SCALAR
+    )
     assert schema.patch_meta(POD, ("spec", "vpc")).shape is schema.Shape.SCALAR
     assert schema.patch_meta(POD, ("metadata", "tenant")).shape is schema.Shape.SCALAR
     assert schema.patch_meta(POD, ("metadata", "hashKey")).shape is schema.Shape.SCALAR
