@@ -28,6 +28,9 @@ spec:
         image: {image}
 """
 
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n"
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{a: b}}\n"
+
 
 @pytest.fixture(autouse=True)
 def _kubectl() -> None:
@@ -116,8 +119,8 @@ def test_server_side_apply(cluster: Cluster) -> None:
 
 
 def test_all_namespaces_and_errors(cluster: Cluster) -> None:
-    cluster.kubectl("create", "namespace", "kns")
-    cluster.kubectl("create", "configmap", "cm1", "-n", "kns", "--from-literal=a=b")
+    cluster.kubectl("create", "-f", "-", input=NAMESPACE.format(name="kns"))
+    cluster.kubectl("create", "-n", "kns", "-f", "-", input=CONFIGMAP.format(name="cm1"))
     listed = cluster.kubectl("get", "configmaps", "--all-namespaces")
     assert listed.splitlines()[0].split()[:2] == ["NAMESPACE", "NAME"]
     assert any(line.split()[:2] == ["kns", "cm1"] for line in listed.splitlines())
@@ -130,7 +133,7 @@ def test_all_namespaces_and_errors(cluster: Cluster) -> None:
 
 
 def test_get_watch_sees_a_change(cluster: Cluster) -> None:
-    cluster.kubectl("create", "configmap", "watched", "--from-literal=a=1")
+    cluster.kubectl("create", "-f", "-", input=CONFIGMAP.format(name="watched"))
     env = {"KUBECONFIG": str(cluster.kubeconfig), "PATH": "/usr/bin:/bin:/usr/local/bin"}
     with subprocess.Popen(
         ["kubectl", "get", "configmap", "watched", "-w", "--request-timeout=20s"],
