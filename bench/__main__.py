@@ -22,8 +22,15 @@ def _storage(*, quick: bool) -> None:
     storage.main(quick=quick)
 
 
+def _api(*, quick: bool) -> None:
+    from bench import api
+
+    api.main(quick=quick)
+
+
 GROUPS: dict[str, Group] = {
     "storage": _storage,
+    "api": _api,
 }
 
 

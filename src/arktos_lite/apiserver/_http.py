@@ -377,9 +377,12 @@ class _Request:
                 api._watches[user] -= 1
 
         api.nursery.start_soon(produce)
-        return quart.Response(
+        response = quart.Response(
             _drain(receive), content_type=JSON, headers={"Cache-Control": "no-cache"}
         )
+        # The stream ends at timeoutSeconds, not at Quart's response timeout.
+        response.timeout = None
+        return response
 
     # Writes
 
@@ -717,14 +720,20 @@ class _WatchStream:
                             nursery.start_soon(self._bookmarks, send.clone())
                         await self._events(send)
                         nursery.cancel_scope.cancel()
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-            except watching.TooSlow:
+            # This task runs in the server's nursery: nothing may escape it, or one
+            # watch would take the server down.
+            except* (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the client went away
+            except* watching.TooSlow:
                 logger.debug("a watch of %s fell behind and was ended", self.resource.plural)
-            except errors.StatusError as error:
+            except* errors.StatusError as group:
+                error = group.exceptions[0]
+                assert isinstance(error, errors.StatusError)
                 await _send_quietly(
                     send, orjson.dumps({"type": "ERROR", "object": error.status()}) + b"\n"
                 )
+            except* Exception:
+                logger.exception("a watch of %s failed", self.resource.plural)
 
     async def _events(self, send: trio.MemorySendChannel[bytes]) -> None:
         rv = self.resource_version
@@ -780,7 +789,14 @@ async def _drain(receive: trio.MemoryReceiveChannel[bytes]) -> AsyncIterator[byt
     """The response body of a watch; closing it tells the producer to stop."""
     try:
         async for line in receive:
-            yield line
+            # Everything already waiting leaves in one chunk: one write, not one per event.
+            lines = [line]
+            while True:
+                try:
+                    lines.append(receive.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            yield b"".join(lines)
     finally:
         receive.close()
 

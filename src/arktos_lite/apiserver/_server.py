@@ -90,7 +90,11 @@ class APIServer:
                 config.verify_mode = ssl.CERT_OPTIONAL
         if options.unix_socket is not None:
             options.unix_socket.unlink(missing_ok=True)
-            config.insecure_bind = [f"unix:{options.unix_socket}"]
+            # hypercorn serves insecure_bind only beside TLS binds.
+            if options.tls is not None:
+                config.insecure_bind = [f"unix:{options.unix_socket}"]
+            else:
+                config.bind.append(f"unix:{options.unix_socket}")
         config.graceful_timeout = options.graceful_timeout
         config.accesslog = None
         config.errorlog = logging.getLogger("hypercorn.error")

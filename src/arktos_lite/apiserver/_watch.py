@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, NoReturn
 
 import trio
@@ -193,15 +193,22 @@ class WatchCache:
         subscriber = hub.subscribe(prefix, matcher, after)
         if subscriber is not None:
             try:
-                yield _translate(subscriber.receive, matcher, lambda: subscriber.too_slow)
+                async with contextlib.aclosing(
+                    _translate(subscriber.receive, matcher, lambda: subscriber.too_slow)
+                ) as translated:
+                    yield translated
             finally:
                 hub.unsubscribe(subscriber)
             return
-        async with self._backend.watch(prefix, from_revision=after + 1) as events:
-            yield _translate(_changes(events), matcher, lambda: False)
+        async with (
+            self._backend.watch(prefix, from_revision=after + 1) as events,
+            contextlib.aclosing(_changes(events)) as changes,
+            contextlib.aclosing(_translate(changes, matcher, lambda: False)) as translated,
+        ):
+            yield translated
 
 
-async def _changes(events: AsyncIterator[storage.Event]) -> AsyncIterator[_Change]:
+async def _changes(events: AsyncIterator[storage.Event]) -> AsyncGenerator[_Change, None]:
     try:
         async for event in events:
             yield _Change(event)
@@ -211,7 +218,7 @@ async def _changes(events: AsyncIterator[storage.Event]) -> AsyncIterator[_Chang
 
 async def _translate(
     changes: AsyncIterator[_Change], matcher: rest.Matcher, too_slow: Any
-) -> AsyncIterator[tuple[_Change, WatchEvent | None]]:
+) -> AsyncGenerator[tuple[_Change, WatchEvent | None], None]:
     async for change in changes:
         yield change, _event_for(change, matcher)
     if too_slow():
