@@ -98,7 +98,11 @@ def create_app(api: Api) -> QuartTrio:
 
     @app.errorhandler(werkzeug.exceptions.HTTPException)
     async def _http_error(error: werkzeug.exceptions.HTTPException) -> quart.Response:
-        return _error_response(_from_http_exception(error, api.limits))
+        response = _error_response(_from_http_exception(error, api.limits))
+        if error.code == 413:
+            # The unread body is still on the wire: this connection cannot go on.
+            response.headers["Connection"] = "close"
+        return response
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> quart.Response:
@@ -352,7 +356,10 @@ class _Request:
             )
         options = self._list_options()
         matcher = rest.Matcher.parse(
-            self.resource, label=options.label_selector, field=options.field_selector
+            self.resource,
+            label=options.label_selector,
+            field=options.field_selector,
+            where=self.where,
         )
         timeout = float(_int(self.args.get("timeoutSeconds"), "timeoutSeconds", default=0))
         stream = _WatchStream(
@@ -370,15 +377,20 @@ class _Request:
         send, receive = trio.open_memory_channel[bytes](64)
         api._watches[user] = api._watches.get(user, 0) + 1
 
+        # Cancelled when the response body is closed, so an idle watch whose client
+        # went away frees its slot at once, not at its next event.
+        scope = trio.CancelScope()
+
         async def produce() -> None:
             try:
-                await stream.produce(send)
+                with scope:
+                    await stream.produce(send)
             finally:
                 api._watches[user] -= 1
 
         api.nursery.start_soon(produce)
         response = quart.Response(
-            _drain(receive), content_type=JSON, headers={"Cache-Control": "no-cache"}
+            _drain(receive, scope), content_type=JSON, headers={"Cache-Control": "no-cache"}
         )
         # The stream ends at timeoutSeconds, not at Quart's response timeout.
         response.timeout = None
@@ -785,8 +797,10 @@ async def _send_quietly(send: trio.MemorySendChannel[bytes], data: bytes) -> Non
         await send.send(data)
 
 
-async def _drain(receive: trio.MemoryReceiveChannel[bytes]) -> AsyncIterator[bytes]:
-    """The response body of a watch; closing it tells the producer to stop."""
+async def _drain(
+    receive: trio.MemoryReceiveChannel[bytes], producer: trio.CancelScope
+) -> AsyncIterator[bytes]:
+    """The response body of a watch; closing it stops the producer."""
     try:
         async for line in receive:
             # Everything already waiting leaves in one chunk: one write, not one per event.
@@ -799,6 +813,7 @@ async def _drain(receive: trio.MemoryReceiveChannel[bytes]) -> AsyncIterator[byt
             yield b"".join(lines)
     finally:
         receive.close()
+        producer.cancel()
 
 
 # Bodies, parameters and responses

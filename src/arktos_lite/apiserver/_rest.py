@@ -108,22 +108,36 @@ class Matcher:
 
     labels: selectors.LabelSelector
     fields: selectors.FieldSelector
+    # Across tenants (`tenants/all/namespaces/x`) no key prefix pins the namespace.
+    namespace: str | None = None
 
     @classmethod
-    def parse(cls, resource: resources.Resource, *, label: str, field: str) -> Matcher:
+    def parse(
+        cls,
+        resource: resources.Resource,
+        *,
+        label: str,
+        field: str,
+        where: Where | None = None,
+    ) -> Matcher:
         fields = selectors.FieldSelector.parse(field)
         for name in fields.fields:
             if not resource.field_label_supported(name):
                 raise errors.BadRequest(f"field label not supported: {name}")
-        return cls(labels=selectors.LabelSelector.parse(label), fields=fields)
+        namespace = None
+        if where is not None and where.tenant == resources.ALL_TENANTS:
+            namespace = where.namespace
+        return cls(labels=selectors.LabelSelector.parse(label), fields=fields, namespace=namespace)
 
     @property
     def everything(self) -> bool:
-        return self.labels.empty and self.fields.empty
+        return self.labels.empty and self.fields.empty and self.namespace is None
 
     def matches(self, obj: Obj) -> bool:
-        labels = obj["metadata"].get("labels") or {}
-        return self.labels.matches(labels) and self.fields.matches(obj)
+        meta = obj["metadata"]
+        if self.namespace is not None and meta.get("namespace") != self.namespace:
+            return False
+        return self.labels.matches(meta.get("labels") or {}) and self.fields.matches(obj)
 
 
 def encode_continue(revision: int, key: str) -> str:
@@ -141,6 +155,52 @@ def decode_continue(token: str, prefix: str) -> tuple[int, str]:
     if not key.startswith(prefix) or revision < 1:
         raise errors.BadRequest(f"invalid continue token {token!r}")
     return revision, key
+
+
+def _check_list_options(options: ListOptions) -> None:
+    """The combinations of list parameters kube-apiserver refuses before reading."""
+    if options.continue_token and options.resource_version not in ("", "0"):
+        raise errors.BadRequest("specifying resource version is not allowed when using continue")
+    match = options.resource_version_match
+    if not match:
+        return
+    path = "resourceVersionMatch"
+    problems: list[errors.FieldError] = []
+    if not options.resource_version:
+        problems.append(
+            errors.FieldError(
+                errors.CauseType.FORBIDDEN,
+                path,
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            )
+        )
+    if options.continue_token:
+        problems.append(
+            errors.FieldError(
+                errors.CauseType.FORBIDDEN,
+                path,
+                "resourceVersionMatch is forbidden when continue is provided",
+            )
+        )
+    if match not in ("Exact", "NotOlderThan"):
+        problems.append(
+            errors.FieldError(
+                errors.CauseType.NOT_SUPPORTED,
+                path,
+                'supported values: "Exact", "NotOlderThan", ""',
+                match,
+            )
+        )
+    if match == "Exact" and options.resource_version == "0":
+        problems.append(
+            errors.FieldError(
+                errors.CauseType.FORBIDDEN,
+                path,
+                'resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+            )
+        )
+    if problems:
+        raise errors.Invalid.for_object("ListOptions", "", problems, group="meta.k8s.io")
 
 
 def _parse_rv(value: str, *, what: str = "resourceVersion") -> int:
@@ -190,18 +250,15 @@ class Rest:
     ) -> ListResult:
         prefix = self._prefix(resource, where)
         matcher = Matcher.parse(
-            resource, label=options.label_selector, field=options.field_selector
+            resource, label=options.label_selector, field=options.field_selector, where=where
         )
+        _check_list_options(options)
         revision: int | None = None
         start: str | None = None
         if options.continue_token:
             revision, start = decode_continue(options.continue_token, prefix)
         elif options.resource_version_match == "Exact":
             revision = _parse_rv(options.resource_version)
-        elif options.resource_version_match not in ("", "NotOlderThan"):
-            raise errors.BadRequest(
-                f"unsupported resourceVersionMatch {options.resource_version_match!r}"
-            )
         elif options.resource_version not in ("", "0"):
             await self._wait_for(_parse_rv(options.resource_version))
         if options.limit < 0:
@@ -228,7 +285,7 @@ class Rest:
             revision = page.revision
             for index, kv in enumerate(page.items):
                 obj = decode(kv)
-                if not matcher.matches(obj):
+                if not matcher.everything and not matcher.matches(obj):
                     continue
                 items.append(obj)
                 if options.limit and len(items) == options.limit:
@@ -386,6 +443,10 @@ class Rest:
             patched_meta = patched.get("metadata")
             if not isinstance(patched_meta, dict) or patched_meta.get("name") != name:
                 raise errors.BadRequest("a patch may not change metadata.name")
+            # A resourceVersion the patch puts in place (in any patch form) is a precondition.
+            patched_rv = patched_meta.get("resourceVersion")
+            if patched_rv and str(patched_rv) != current["metadata"]["resourceVersion"]:
+                raise errors.Conflict.for_resource(resource.plural, name, group=resource.group)
             return self._merge_update(resource, current, patched, subresource=subresource)
 
         return await self._guaranteed_update(
@@ -508,6 +569,7 @@ class Rest:
                 meta.pop(field, None)
         meta["resourceVersion"] = old_meta["resourceVersion"]
         _fill_owner_hash_keys(meta)
+        strategy.keep_allocated(resource, current, new)
         if "status" in resource.subresources:
             # Status changes go through the status subresource only.
             if "status" in current:
@@ -522,12 +584,19 @@ class Rest:
             old_finalizers = set(old_meta.get("finalizers") or [])
             added = [f for f in meta.get("finalizers") or [] if f not in old_finalizers]
             if added:
-                raise errors.Forbidden.for_resource(
-                    resource.plural,
+                found = " ".join(f'"{finalizer}"' for finalizer in added)
+                raise errors.Invalid.for_object(
+                    resource.kind,
                     meta["name"],
+                    [
+                        errors.FieldError(
+                            errors.CauseType.FORBIDDEN,
+                            "metadata.finalizers",
+                            "no new finalizers can be added if the object is being deleted, "
+                            f"found new finalizers [{found}]",
+                        )
+                    ],
                     group=resource.group,
-                    why=f"no new finalizers can be added if the object is being deleted, "
-                    f"found new finalizers {added}",
                 )
         return new
 
@@ -625,17 +694,14 @@ class Rest:
         pending_meta = pending["metadata"]
         if finalizers:
             pending_meta["finalizers"] = finalizers
-        now = self._clock()
-        if grace is not None:
-            deadline = now + datetime.timedelta(seconds=grace)
-            existing = pending_meta.get("deletionTimestamp")
-            # A second delete may shorten the grace period, never extend it.
-            if not existing or _rfc3339(existing) > deadline:
-                pending_meta["deletionTimestamp"] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
-                pending_meta["deletionGracePeriodSeconds"] = grace
-        elif not pending_meta.get("deletionTimestamp"):
-            pending_meta["deletionTimestamp"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-            pending_meta["deletionGracePeriodSeconds"] = 0
+        # Objects that only wait for finalizers have a grace period of 0.
+        period = grace or 0
+        deadline = self._clock() + datetime.timedelta(seconds=period)
+        existing = pending_meta.get("deletionTimestamp")
+        # A second delete may shorten the grace period, never extend it.
+        if not existing or _rfc3339(existing) > deadline:
+            pending_meta["deletionTimestamp"] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
+            pending_meta["deletionGracePeriodSeconds"] = period
         if spec_finalizers:
             pending = strategy.mark_terminating(pending)
         return pending

@@ -74,6 +74,25 @@ def spec_changed(old: Obj, new: Obj) -> bool:
     }
 
 
+def keep_allocated(resource: resources.Resource, old: Obj, new: Obj) -> None:
+    """Keep what the server allocated when an update leaves it out (`kubectl replace`).
+
+    A Service's cluster IPs, as kube-apiserver's service registry does.
+    """
+    if (resource.group, resource.kind) != ("", "Service"):
+        return
+    old_spec = old.get("spec") or {}
+    new_spec = new.get("spec")
+    if not isinstance(new_spec, dict) or "ExternalName" in (
+        old_spec.get("type"),
+        new_spec.get("type"),
+    ):
+        return
+    for field in ("clusterIP", "clusterIPs"):
+        if not new_spec.get(field) and old_spec.get(field):
+            new_spec[field] = copy.deepcopy(old_spec[field])
+
+
 def deletion_forbidden(
     resource: resources.Resource, obj: Obj, *, tenant_terminating: bool
 ) -> str | None:

@@ -84,14 +84,16 @@ class TooSlow(Exception):
 
 
 class _Subscriber:
-    def __init__(self, prefix: str, matcher: rest.Matcher) -> None:
+    def __init__(self, prefix: str, matcher: rest.Matcher, after: int) -> None:
         self.prefix = prefix
         self.matcher = matcher
+        # A watch from a future version starts there, not at the store's present.
+        self.after = after
         self.send, self.receive = trio.open_memory_channel[_Change](SUBSCRIBER_BUFFER)
         self.too_slow = False
 
     def offer(self, change: _Change) -> None:
-        if not change.key.startswith(self.prefix) or self.too_slow:
+        if self.too_slow or change.revision <= self.after or not change.key.startswith(self.prefix):
             return
         try:
             self.send.send_nowait(change)
@@ -150,10 +152,9 @@ class Hub:
         """A subscriber to every change after revision `after`, or None if that is too old."""
         if after < self.floor:
             return None
-        subscriber = _Subscriber(prefix, matcher)
+        subscriber = _Subscriber(prefix, matcher, after)
         for change in self._ring:
-            if change.revision > after:
-                subscriber.offer(change)
+            subscriber.offer(change)
         self._subscribers.add(subscriber)
         return subscriber
 
