@@ -29,7 +29,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeGuard
 
-from arktos_lite.api import _errors as errors, _resources as resources
+from arktos_lite.api import (
+    _errors as errors,
+    _resources as resources,
+    _selectors as selectors,
+)
 
 __all__ = [
     "Quantity",
@@ -284,16 +288,6 @@ _DNS1035_LABEL_MSG = (
     "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
     "with an alphabetic character, and end with an alphanumeric character"
 )
-_QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QUALIFIED_NAME_MSG = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-    "with an alphanumeric character"
-)
-_LABEL_VALUE_FMT = f"({_QUALIFIED_NAME_FMT})?"
-_LABEL_VALUE_MSG = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', "
-    "'_' or '.', and must start and end with an alphanumeric character"
-)
 _ENV_VAR_NAME_FMT = "[-._a-zA-Z][-._a-zA-Z0-9]*"
 _ENV_VAR_NAME_MSG = (
     "a valid environment variable name must consist of alphabetic characters, digits, "
@@ -307,8 +301,6 @@ _PERCENT_MSG = "a valid percent string must be a numeric string followed by an e
 _DNS1123_LABEL_RE = re.compile(_DNS1123_LABEL_FMT)
 _DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN_FMT)
 _DNS1035_LABEL_RE = re.compile(_DNS1035_LABEL_FMT)
-_QUALIFIED_NAME_RE = re.compile(_QUALIFIED_NAME_FMT)
-_LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
 _ENV_VAR_NAME_RE = re.compile(_ENV_VAR_NAME_FMT)
 _CONFIG_KEY_RE = re.compile(_CONFIG_KEY_FMT)
 _PERCENT_RE = re.compile(_PERCENT_FMT)
@@ -357,44 +349,6 @@ def _tenant_name_problems(value: str) -> list[str]:
     if value == resources.ALL_TENANTS:
         return ["is not an acceptable tenant name"]
     return dns1123_label_problems(value)
-
-
-def _qualified_name_problems(value: str) -> list[str]:
-    problems: list[str] = []
-    parts = value.split("/")
-    if len(parts) > 2:
-        return [
-            "a qualified name "
-            + _regex_error(_QUALIFIED_NAME_MSG, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    name = parts[-1]
-    if len(parts) == 2:
-        if not parts[0]:
-            problems.append("prefix part must be non-empty")
-        else:
-            problems.extend("prefix part " + p for p in dns1123_subdomain_problems(parts[0]))
-    if not name:
-        problems.append("name part must be non-empty")
-    elif _size(name) > 63:
-        problems.append("name part " + _max_len(63))
-    if not _QUALIFIED_NAME_RE.fullmatch(name):
-        problems.append(
-            "name part "
-            + _regex_error(_QUALIFIED_NAME_MSG, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
-        )
-    return problems
-
-
-def _label_value_problems(value: str) -> list[str]:
-    problems = []
-    if _size(value) > 63:
-        problems.append(_max_len(63))
-    if not _LABEL_VALUE_RE.fullmatch(value):
-        problems.append(
-            _regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345")
-        )
-    return problems
 
 
 def _port_name_problems(value: str) -> list[str]:
@@ -681,22 +635,22 @@ _IMMUTABLE_META = (
 
 def _check_labels(c: _Checker, labels: Mapping[str, str], path: str) -> None:
     for key, value in labels.items():
-        c.problems(path, key, _qualified_name_problems(key))
-        c.problems(path, value, _label_value_problems(value))
+        c.problems(path, key, selectors.qualified_name_problems(key))
+        c.problems(path, value, selectors.label_value_problems(value))
 
 
 def _check_annotations(c: _Checker, annotations: Mapping[str, str], path: str) -> None:
     total = 0
     for key, value in annotations.items():
         # Annotation keys are qualified names compared without regard to case.
-        c.problems(path, key, _qualified_name_problems(key.lower()))
+        c.problems(path, key, selectors.qualified_name_problems(key.lower()))
         total += _size(key) + _size(value)
     if total > _ANNOTATIONS_LIMIT:
         c.too_long(path, _ANNOTATIONS_LIMIT)
 
 
 def _check_finalizer(c: _Checker, name: str, path: str, *, indexed_path: str) -> None:
-    c.problems(path, name, _qualified_name_problems(name))
+    c.problems(path, name, selectors.qualified_name_problems(name))
     if "/" not in name and name not in _STANDARD_FINALIZERS:
         c.invalid(
             indexed_path,
@@ -849,11 +803,11 @@ def _is_native_resource(name: str) -> bool:
 def _is_extended_resource(name: str) -> bool:
     if _is_native_resource(name) or name.startswith("requests."):
         return False
-    return not _qualified_name_problems("requests." + name)
+    return not selectors.qualified_name_problems("requests." + name)
 
 
 def _container_resource_name_problems(name: str) -> list[str]:
-    problems = _qualified_name_problems(name)
+    problems = selectors.qualified_name_problems(name)
     if problems:
         return problems
     if "/" not in name:
@@ -1264,7 +1218,7 @@ def _check_tolerations(c: _Checker, spec: Mapping[str, Any], path: str) -> None:
         effect = c.string(toleration, "effect", f"{item_path}.effect") or ""
         seconds = c.integer(toleration, "tolerationSeconds", f"{item_path}.tolerationSeconds")
         if key:
-            c.problems(f"{item_path}.key", key, _qualified_name_problems(key))
+            c.problems(f"{item_path}.key", key, selectors.qualified_name_problems(key))
         if not key and operator != "Exists":
             c.invalid(
                 f"{item_path}.operator",
@@ -1279,7 +1233,7 @@ def _check_tolerations(c: _Checker, spec: Mapping[str, Any], path: str) -> None:
                 "effect must be 'NoExecute' when `tolerationSeconds` is set",
             )
         if operator in ("Equal", ""):
-            problems = _label_value_problems(value)
+            problems = selectors.label_value_problems(value)
             if problems:
                 c.invalid(f"{item_path}.operator", value, ";".join(problems))
         elif operator == "Exists":
@@ -1510,9 +1464,9 @@ def _check_label_selector(c: _Checker, selector: Mapping[str, Any], path: str) -
         else:
             c.invalid(f"{item_path}.operator", operator, "not a valid selector operator")
         key = c.string(requirement, "key", f"{item_path}.key") or ""
-        c.problems(f"{item_path}.key", key, _qualified_name_problems(key))
+        c.problems(f"{item_path}.key", key, selectors.qualified_name_problems(key))
         for j, value in values:
-            c.problems(f"{item_path}.values[{j}]", value, _label_value_problems(value))
+            c.problems(f"{item_path}.values[{j}]", value, selectors.label_value_problems(value))
     return len(c.found) == count
 
 
@@ -1979,9 +1933,9 @@ def _check_node(c: _Checker, obj: Mapping[str, Any], old: Mapping[str, Any] | No
     unique: set[tuple[str, str]] = set()
     for _i, item_path, taint in c.objects(spec, "taints", "spec.taints"):
         key = c.string(taint, "key", f"{item_path}.key") or ""
-        c.problems(f"{item_path}.key", key, _qualified_name_problems(key))
+        c.problems(f"{item_path}.key", key, selectors.qualified_name_problems(key))
         value = c.string(taint, "value", f"{item_path}.value") or ""
-        problems = _label_value_problems(value)
+        problems = selectors.label_value_problems(value)
         if problems:
             c.invalid(f"{item_path}.value", value, ";".join(problems))
         effect = c.enum(taint, "effect", f"{item_path}.effect", _TAINT_EFFECTS) or ""
