@@ -237,12 +237,7 @@ class Rest:
         key = self._key(resource, where, name)
         if resource_version not in ("", "0"):
             await self._wait_for(_parse_rv(resource_version))
-        try:
-            kv = await self.backend.get(key)
-        except storage.NotFound:
-            raise errors.NotFound.for_resource(
-                resource.plural, name, group=resource.group
-            ) from None
+        kv = await self._read(resource, key, name)
         return decode(kv)
 
     async def list(
@@ -485,12 +480,7 @@ class Rest:
         """Read, change, compare-and-swap; retry on a lost race unless a version was named."""
         key = self._key(resource, where, name)
         while True:
-            try:
-                kv = await self.backend.get(key)
-            except storage.NotFound:
-                raise errors.NotFound.for_resource(
-                    resource.plural, name, group=resource.group
-                ) from None
+            kv = await self._read(resource, key, name)
             if expected is not None and expected != kv.mod_revision:
                 raise errors.Conflict.for_resource(resource.plural, name, group=resource.group)
             current = decode(kv)
@@ -610,12 +600,7 @@ class Rest:
         """Delete now, or mark for deletion; return the object and whether it is gone."""
         key = self._key(resource, where, name)
         while True:
-            try:
-                kv = await self.backend.get(key)
-            except storage.NotFound:
-                raise errors.NotFound.for_resource(
-                    resource.plural, name, group=resource.group
-                ) from None
+            kv = await self._read(resource, key, name)
             current = decode(kv)
             meta = current["metadata"]
             if options.precondition_uid and options.precondition_uid != meta.get("uid"):
@@ -835,6 +820,15 @@ class Rest:
                     why=f"unable to create new content in {plural[:-1]} {name} because it is "
                     "being terminated",
                 )
+
+    async def _read(self, resource: resources.Resource, key: str, name: str) -> storage.KeyValue:
+        """The stored object, or 404 in kube-apiserver's words."""
+        try:
+            return await self.backend.get(key)
+        except storage.NotFound:
+            raise errors.NotFound.for_resource(
+                resource.plural, name, group=resource.group
+            ) from None
 
     async def _lookup(self, key: str) -> Obj | None:
         try:
