@@ -148,3 +148,24 @@ def test_get_watch_sees_a_change(cluster: Cluster) -> None:
         cluster.kubectl("label", "configmap", "watched", "changed=yes")
         assert watcher.stdout.readline().split()[0] == "watched"
         watcher.terminate()
+
+
+def test_typed_create_commands(cluster: Cluster) -> None:
+    """kubectl's generators send protobuf bodies."""
+    cluster.kubectl("create", "namespace", "typed")
+    cluster.kubectl("create", "configmap", "cm", "-n", "typed", "--from-literal=a=b")
+    cluster.kubectl("create", "secret", "generic", "s", "-n", "typed", "--from-literal=k=v")
+    cluster.kubectl("create", "serviceaccount", "robot", "-n", "typed")
+    cluster.kubectl("create", "service", "clusterip", "svc", "-n", "typed", "--tcp=80:8080")
+    cluster.kubectl("create", "deployment", "dep", "-n", "typed", "--image=nginx", "--replicas=2")
+    configmap = json.loads(cluster.kubectl("get", "configmap", "cm", "-n", "typed", "-o", "json"))
+    assert configmap["data"] == {"a": "b"}
+    secret = json.loads(cluster.kubectl("get", "secret", "s", "-n", "typed", "-o", "json"))
+    assert secret["data"] == {"k": "dg=="}
+    service = json.loads(cluster.kubectl("get", "service", "svc", "-n", "typed", "-o", "json"))
+    assert service["spec"]["ports"][0]["targetPort"] == 8080
+    assert service["spec"]["clusterIP"].startswith("10.96.")
+    replicas = cluster.kubectl(
+        "get", "deploy", "dep", "-n", "typed", "-o", "jsonpath={.spec.replicas}"
+    )
+    assert replicas == "2"

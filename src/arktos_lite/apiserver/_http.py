@@ -35,6 +35,7 @@ from arktos_lite.apiserver import (
     _discovery as discovery,
     _openapi as openapi,
     _paths as paths,
+    _protobuf as protobuf,
     _rest as rest,
     _tables as tables,
     _watch as watching,
@@ -827,6 +828,9 @@ async def _raw_body() -> bytes:
 def _parse_body(raw: bytes, content_type: str) -> Any:
     if not raw.strip():
         raise errors.BadRequest("the request body is empty")
+    if content_type == protobuf.MEDIA_TYPE:
+        # kubectl's typed commands (create namespace, create deployment ...) send these.
+        return protobuf.decode(raw)
     if content_type in (YAML, "application/apply-patch+yaml", "application/x-yaml", "text/yaml"):
         try:
             return yaml.safe_load(raw)
@@ -835,7 +839,7 @@ def _parse_body(raw: bytes, content_type: str) -> Any:
     if content_type not in (JSON, *PATCH_TYPES, ""):
         raise errors.UnsupportedMediaType(
             f"the body of the request was in an unknown format - accepted media types include: "
-            f"{JSON}, {YAML}"
+            f"{JSON}, {YAML}, {protobuf.MEDIA_TYPE}"
         )
     try:
         return orjson.loads(raw)

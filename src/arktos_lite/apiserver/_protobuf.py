@@ -25,7 +25,7 @@ import dataclasses
 import datetime
 import enum
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from arktos_lite.api import _errors as errors
@@ -165,13 +165,11 @@ class Message:
     name: str
     package: str
     fields: tuple[Field, ...]
+    by_number: Mapping[int, Field] = dataclasses.field(compare=False, repr=False)
 
     @property
     def full_name(self) -> str:
         return f"{self.package}.{self.name}"
-
-    def field(self, number: int) -> Field | None:
-        return next((f for f in self.fields if f.number == number), None)
 
 
 # Each message lists its fields in generated.proto's order, which is the Go struct's order
@@ -903,32 +901,26 @@ KINDS: Mapping[tuple[str, str], str] = {
 
 
 def _parse_table(text: str) -> dict[str, Message]:
-    messages: dict[str, Message] = {}
+    """The messages of `_TABLE`; a mistake in it fails the import, not a request."""
+    flags_known = {"repeated", "map"} | {p.value for p in Presence}
+    tables: dict[str, tuple[str, list[Field]]] = {}
     package = ""
-    current: tuple[str, list[Field]] | None = None
-
-    def close() -> None:
-        if current is not None:
-            name, fields = current
-            messages[name] = Message(name, package, tuple(fields))
-
+    fields: list[Field] = []
     for line in text.splitlines():
         words = line.split()
         if not words:
             continue
         if words[0] == "package":
-            close()
-            current = None
             package = words[1]
         elif not words[0].isdigit():
-            close()
-            current = (words[0], [])
+            fields = []
+            tables[words[0]] = (package, fields)
         else:
-            assert current is not None, line
             number, name, type_name, *flags = words
-            presence = next((p for p in Presence if p.value in flags), Presence.OMITEMPTY)
+            if unknown := set(flags) - flags_known:
+                raise RuntimeError(f"{line.strip()}: unknown flags {sorted(unknown)}")
             kind = _SCALARS.get(type_name, Kind.MESSAGE)
-            current[1].append(
+            fields.append(
                 Field(
                     int(number),
                     name,
@@ -936,15 +928,19 @@ def _parse_table(text: str) -> dict[str, Message]:
                     message=type_name if kind is Kind.MESSAGE else "",
                     repeated="repeated" in flags,
                     map="map" in flags,
-                    presence=presence,
+                    presence=next((p for p in Presence if p.value in flags), Presence.OMITEMPTY),
                 )
             )
-    close()
-    known = set(messages) | _NOT_DESCRIBED
-    for message in messages.values():
-        for field in message.fields:
-            if field.message and field.message not in known:
-                raise RuntimeError(f"{message.name}.{field.name}: no message {field.message}")
+    known = set(tables) | _NOT_DESCRIBED
+    messages: dict[str, Message] = {}
+    for name, (package, fields) in tables.items():
+        for f in fields:
+            if f.message and f.message not in known:
+                raise RuntimeError(f"{name}.{f.name}: no message {f.message}")
+        by_number = {f.number: f for f in fields}
+        if len(by_number) != len(fields):
+            raise RuntimeError(f"{name}: a field number is declared twice")
+        messages[name] = Message(name, package, tuple(fields), by_number)
     return messages
 
 
@@ -1000,15 +996,16 @@ def _collect(message: Message, data: bytes) -> _Seen:
     """The message's fields by number, each checked against the table."""
     seen: _Seen = {}
     for wire in iter_fields(data):
-        field = message.field(wire.number)
+        field = message.by_number.get(wire.number)
         if field is None:
             raise errors.UnsupportedMediaType(
                 f"the protobuf body sets field {wire.number} of {message.full_name}, "
                 f"which this server does not read; {_SEND_JSON}"
             )
-        packed = field.repeated and field.kind in _VARINT_KINDS
-        expected = WireType.VARINT if field.kind in _VARINT_KINDS else WireType.LEN
-        if wire.wire_type != expected and not (packed and wire.wire_type == WireType.LEN):
+        varint = field.kind in _VARINT_KINDS
+        expected = WireType.VARINT if varint else WireType.LEN
+        packed = varint and field.repeated and wire.wire_type == WireType.LEN
+        if wire.wire_type != expected and not packed:
             raise _malformed(
                 f"field {wire.number} ({field.name}) of {message.full_name} "
                 f"has wire type {wire.wire_type.value}"
@@ -1019,14 +1016,13 @@ def _collect(message: Message, data: bytes) -> _Seen:
 
 def _joined(occurrences: list[WireField]) -> bytes:
     # A message field that occurs more than once is merged, as if its bytes were one.
-    return b"".join(bytes(o.value) for o in occurrences if isinstance(o.value, bytes))
+    return b"".join(o.value for o in occurrences if isinstance(o.value, bytes))
 
 
 def _string_of(occurrences: list[WireField] | None) -> str:
-    if not occurrences:
+    if not occurrences or not isinstance(occurrences[-1].value, bytes):
         return ""
-    value = occurrences[-1].value
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else ""
+    return occurrences[-1].value.decode("utf-8", errors="replace")
 
 
 _OMIT: Any = object()
@@ -1039,7 +1035,7 @@ def _decode_message(message: Message, data: bytes) -> dict[str, Any]:
         occurrences = seen.get(field.number, [])
         if not occurrences and field.presence is Presence.POINTER:
             continue
-        value = _field_value(message, field, occurrences)
+        value = _field_value(message, field, occurrences=occurrences)
         if value is _OMIT:
             continue
         if field.presence is Presence.INLINE:
@@ -1049,59 +1045,56 @@ def _decode_message(message: Message, data: bytes) -> dict[str, Any]:
     return obj
 
 
-def _field_value(message: Message, field: Field, occurrences: list[WireField]) -> Any:
+def _field_value(message: Message, field: Field, *, occurrences: list[WireField]) -> Any:
+    """The field's JSON value by Go's encoding/json rules, or _OMIT to leave it out."""
     always = field.presence is Presence.ALWAYS
-    if field.map:
-        entries = dict(_map_entry(message, field, o) for o in occurrences)
-        if entries:
-            return entries
-        return None if always else _OMIT
-    if field.repeated:
-        items: list[Any] = []
-        for occurrence in occurrences:
-            items.extend(_items(message, field, occurrence))
+    if field.map or field.repeated:
+        if field.map:
+            items: Any = dict(_map_entry(message, field, entry=o) for o in occurrences)
+        else:
+            items = [item for o in occurrences for item in _items(message, field, wire=o)]
         if items:
             return items
         return None if always else _OMIT
     if field.kind is Kind.MESSAGE:
-        return _typed_value(message, field, _joined(occurrences))
+        # A struct is written even when empty (omitempty leaves only zero scalars out).
+        return _typed_value(message, field, data=_joined(occurrences))
     value = _scalar(field.kind, occurrences[-1].value) if occurrences else _zero(field.kind)
     if field.presence is Presence.OMITEMPTY and value in ("", 0, False):
         return _OMIT
     return value
 
 
-def _items(message: Message, field: Field, occurrence: WireField) -> Iterator[Any]:
+def _items(message: Message, field: Field, *, wire: WireField) -> Iterator[Any]:
     if field.kind is Kind.MESSAGE:
-        assert isinstance(occurrence.value, bytes)
-        yield _typed_value(message, field, occurrence.value)
-    elif field.kind in _VARINT_KINDS and isinstance(occurrence.value, bytes):
-        for raw in _iter_packed(occurrence.value):
+        assert isinstance(wire.value, bytes)
+        yield _typed_value(message, field, data=wire.value)
+    elif field.kind in _VARINT_KINDS and isinstance(wire.value, bytes):
+        for raw in _iter_packed(wire.value):
             yield _scalar(field.kind, raw)
     else:
-        yield _scalar(field.kind, occurrence.value)
+        yield _scalar(field.kind, wire.value)
 
 
-def _map_entry(message: Message, field: Field, occurrence: WireField) -> tuple[str, Any]:
-    assert isinstance(occurrence.value, bytes)
+def _map_entry(message: Message, field: Field, *, entry: WireField) -> tuple[str, Any]:
+    assert isinstance(entry.value, bytes)
     key = ""
     value: Any = _OMIT
-    for wire in iter_fields(occurrence.value):
-        if wire.number == 1 and isinstance(wire.value, bytes):
-            key = wire.value.decode("utf-8", errors="replace")
-        elif wire.number == 2 and isinstance(wire.value, bytes):
-            if field.kind is Kind.MESSAGE:
-                value = _typed_value(message, field, wire.value)
-            else:
-                value = _scalar(field.kind, wire.value)
-        else:
+    for wire in iter_fields(entry.value):
+        if wire.number not in (1, 2) or not isinstance(wire.value, bytes):
             raise _malformed(f"an entry of {message.full_name}.{field.name} is not a map entry")
+        if wire.number == 1:
+            key = wire.value.decode("utf-8", errors="replace")
+        elif field.kind is Kind.MESSAGE:
+            value = _typed_value(message, field, data=wire.value)
+        else:
+            value = _scalar(field.kind, wire.value)
     if value is _OMIT:
-        value = _typed_value(message, field, b"") if field.kind is Kind.MESSAGE else ""
+        value = _typed_value(message, field, data=b"") if field.kind is Kind.MESSAGE else ""
     return key, value
 
 
-def _typed_value(owner: Message, field: Field, data: bytes) -> Any:
+def _typed_value(owner: Message, field: Field, *, data: bytes) -> Any:
     target = MESSAGES.get(field.message)
     if target is None:
         raise errors.UnsupportedMediaType(
@@ -1122,9 +1115,7 @@ def _scalar(kind: Kind, raw: int | bytes) -> Any:
         return raw.decode("utf-8", errors="replace")
     if kind is Kind.BOOL:
         return raw != 0
-    if kind is Kind.INT32:
-        return _signed(raw, 32)
-    return _signed(raw, 64)
+    return _signed(raw, 32 if kind is Kind.INT32 else 64)
 
 
 def _zero(kind: Kind) -> Any:
@@ -1133,14 +1124,17 @@ def _zero(kind: Kind) -> Any:
     return False if kind is Kind.BOOL else 0
 
 
+# The messages with a JSON form of their own.
+
+
 def _scalars(message: Message, data: bytes) -> dict[str, Any]:
     """The last value of each scalar field that is set, by field name."""
     seen = _collect(message, data)
-    values: dict[str, Any] = {}
-    for field in message.fields:
-        if field.number in seen:
-            values[field.name] = _scalar(field.kind, seen[field.number][-1].value)
-    return values
+    return {
+        field.name: _scalar(field.kind, seen[field.number][-1].value)
+        for field in message.fields
+        if field.number in seen
+    }
 
 
 def _time(message: Message, data: bytes) -> str | None:
@@ -1149,15 +1143,17 @@ def _time(message: Message, data: bytes) -> str | None:
         return None
     seconds = _scalars(message, data).get("seconds", 0)
     try:
-        moment = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(
-            seconds=seconds
-        )
+        moment = _EPOCH + datetime.timedelta(seconds=seconds)
     except OverflowError:
         raise _malformed(f"the time {seconds}s after the epoch is out of range") from None
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
 def _quantity(message: Message, data: bytes) -> str:
+    # Go's zero Quantity is written "0".
     return str(_scalars(message, data).get("string") or "0")
 
 
@@ -1172,16 +1168,17 @@ def _int_or_string(message: Message, data: bytes) -> int | str:
 
 
 def _fields_v1(message: Message, data: bytes) -> Any:
+    # FieldsV1 is JSON already, and written as it is.
     raw = _collect(message, data).get(1)
-    if not raw:
+    if not raw or not isinstance(raw[-1].value, bytes):
         return None
     try:
-        return json.loads(bytes(raw[-1].value) if isinstance(raw[-1].value, bytes) else b"")
+        return json.loads(raw[-1].value)
     except ValueError:
         raise _malformed("a managedFields entry's fieldsV1 is not JSON") from None
 
 
-_SPECIAL = {
+_SPECIAL: Mapping[str, Callable[[Message, bytes], Any]] = {
     "Time": _time,
     "Quantity": _quantity,
     "IntOrString": _int_or_string,
