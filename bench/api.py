@@ -1130,8 +1130,7 @@ def _bench_startup(scale: Scale, workdir: pathlib.Path, wrk: str | None) -> None
     _note(
         f"`arktos up --plain-http --port P` on an empty data dir, {scale.starts} fresh starts; "
         f"/readyz polled every {READYZ_POLL_SECONDS * 1000:g} ms from the spawn on (P is a "
-        "free port the bench picks: with port 0 the port is known only once ready, and with "
-        "--plain-http the server's unix socket is not served)"
+        "free port the bench picks: with port 0 the port is known only once ready)"
     )
     readyz = statistics.median(start.readyz for start in starts)
     _row(
