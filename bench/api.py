@@ -38,6 +38,15 @@ import orjson
 import trio
 import yaml
 
+from bench._report import (
+    goal as _goal,
+    leaves as _leaves,
+    note as _note,
+    percentile as _percentile,
+    row as _row,
+    title as _title,
+)
+
 CONNECTIONS = 32
 WRK_THREADS = 2
 READY_PREFIX = "arktos-lite is ready at "
@@ -128,33 +137,7 @@ def main(*, quick: bool) -> None:
         raise SystemExit(f"api benchmarks failed: {', '.join(failed)}")
 
 
-def _leaves(error: BaseException) -> list[str]:
-    """The distinct errors inside nested exception groups: what actually went wrong."""
-    if isinstance(error, BaseExceptionGroup):
-        found: list[str] = []
-        for inner in error.exceptions:
-            found.extend(leaf for leaf in _leaves(inner) if leaf not in found)
-        return found
-    return [f"{type(error).__module__}.{type(error).__qualname__}: {error}"]
-
-
 # Output
-
-
-def _title(text: str) -> None:
-    print(f"\n{text}\n{'-' * len(text)}", flush=True)
-
-
-def _note(text: str) -> None:
-    print(f"  {text}", flush=True)
-
-
-def _row(label: str, figure: str, goal: str = "", detail: str = "") -> None:
-    print(f"  {label:<58} {figure:>13}  {goal:<26} {detail}".rstrip(), flush=True)
-
-
-def _goal(ok: bool, text: str) -> str:
-    return f"{'PASS' if ok else 'MISS'} (goal {text})"
 
 
 def _progress(text: str) -> None:
@@ -195,12 +178,6 @@ def _wrk_version(wrk: str) -> str:
     result = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
     words = (result.stdout + result.stderr).split()
     return " ".join(words[:2]) if words else "wrk"
-
-
-def _percentile(samples: Sequence[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    rank = math.ceil(fraction * len(ordered)) - 1
-    return ordered[min(len(ordered) - 1, max(0, rank))]
 
 
 # Processes

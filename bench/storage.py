@@ -20,11 +20,19 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from arktos_lite import storage
+from bench._report import (
+    goal as _goal,
+    leaves as _leaves,
+    note as _note,
+    percentile as _percentile,
+    row as _row,
+    title as _title,
+)
 
 VALUE_SIZE = 300
 WRITER_COUNTS = (1, 16, 64)
@@ -120,33 +128,7 @@ def main(*, quick: bool) -> None:
         raise SystemExit(f"storage benchmarks failed: {', '.join(failed)}")
 
 
-def _leaves(error: BaseException) -> list[str]:
-    """The distinct errors inside nested exception groups: what actually went wrong."""
-    if isinstance(error, BaseExceptionGroup):
-        found: list[str] = []
-        for inner in error.exceptions:
-            found.extend(leaf for leaf in _leaves(inner) if leaf not in found)
-        return found
-    return [f"{type(error).__module__}.{type(error).__qualname__}: {error}"]
-
-
 # Output
-
-
-def _title(text: str) -> None:
-    print(f"\n{text}\n{'-' * len(text)}", flush=True)
-
-
-def _note(text: str) -> None:
-    print(f"  {text}", flush=True)
-
-
-def _row(label: str, figure: str, goal: str = "", detail: str = "") -> None:
-    print(f"  {label:<58} {figure:>13}  {goal:<26} {detail}".rstrip(), flush=True)
-
-
-def _goal(ok: bool, text: str) -> str:
-    return f"{'PASS' if ok else 'MISS'} (goal {text})"
 
 
 def _progress(text: str) -> None:
@@ -222,12 +204,6 @@ def _files(path: pathlib.Path) -> tuple[int, int]:
 def _remove(path: pathlib.Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
-
-
-def _percentile(samples: Sequence[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    rank = math.ceil(fraction * len(ordered)) - 1
-    return ordered[min(len(ordered) - 1, max(0, rank))]
 
 
 async def _write_all(
