@@ -223,6 +223,18 @@ RESOURCES: tuple[Resource, ...] = (
         subresources=frozenset({"status", "scale"}),
     ),
     Resource("coordination.k8s.io", "v1", "Lease", "leases", _NS),
+    # RBAC objects are stored and served; Arktos keeps cluster roles and their bindings
+    # per tenant. Authorization itself is by tenant (see the API server's authentication).
+    Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", _NS),
+    Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", _NS),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", Scope.TENANT),
+    Resource(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        Scope.TENANT,
+    ),
 )
 
 

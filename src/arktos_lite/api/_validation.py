@@ -2051,6 +2051,107 @@ def _check_action(c: _Checker, obj: Mapping[str, Any], old: Mapping[str, Any] | 
         c.nonnegative(action, "delayInSeconds", f"spec.{key}.delayInSeconds")
 
 
+# --- RBAC (rbac.authorization.k8s.io/v1) ----------------------------------------------------
+
+_RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _path_segment_problems(value: str) -> list[str]:
+    """RBAC names are path segments (`system:admin` is fine), as apimachinery checks them."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{bad}'" for bad in ("/", "%") if bad in value]
+
+
+def _check_rules(c: _Checker, obj: Mapping[str, Any], *, namespaced: bool) -> None:
+    for _i, path, rule in c.objects(obj, "rules", "rules"):
+        if not c.strings(rule, "verbs", f"{path}.verbs"):
+            c.required(f"{path}.verbs", "verbs must contain at least one value")
+        urls = c.strings(rule, "nonResourceURLs", f"{path}.nonResourceURLs")
+        groups = c.strings(rule, "apiGroups", f"{path}.apiGroups")
+        kinds = c.strings(rule, "resources", f"{path}.resources")
+        c.strings(rule, "resourceNames", f"{path}.resourceNames")
+        if urls:
+            shown = [url for _j, url in urls]
+            if namespaced:
+                c.invalid(
+                    f"{path}.nonResourceURLs",
+                    shown,
+                    "namespaced rules cannot apply to non-resource URLs",
+                )
+            elif groups or kinds:
+                c.invalid(
+                    f"{path}.nonResourceURLs",
+                    shown,
+                    "rules cannot apply to both regular resources and non-resource URLs",
+                )
+            continue
+        if not groups:
+            c.required(f"{path}.apiGroups", "resource rules must supply at least one api group")
+        if not kinds:
+            c.required(f"{path}.resources", "resource rules must supply at least one resource")
+
+
+def _check_role(c: _Checker, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+    _check_rules(c, obj, namespaced=True)
+
+
+def _check_cluster_role(c: _Checker, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+    _check_rules(c, obj, namespaced=False)
+    aggregation = c.mapping(obj, "aggregationRule", "aggregationRule")
+    if aggregation is not None:
+        c.sequence(aggregation, "clusterRoleSelectors", "aggregationRule.clusterRoleSelectors")
+
+
+def _check_binding(
+    c: _Checker, obj: Mapping[str, Any], old: Mapping[str, Any] | None, *, namespaced: bool
+) -> None:
+    role_ref = c.mapping(obj, "roleRef", "roleRef")
+    if role_ref is None:
+        c.required("roleRef")
+        role_ref = {}
+    if c.string(role_ref, "apiGroup", "roleRef.apiGroup") != _RBAC_GROUP:
+        c.not_supported("roleRef.apiGroup", role_ref.get("apiGroup", ""), [_RBAC_GROUP])
+    c.enum(
+        role_ref,
+        "kind",
+        "roleRef.kind",
+        ("Role", "ClusterRole") if namespaced else ("ClusterRole",),
+    )
+    role_name = c.string(role_ref, "name", "roleRef.name")
+    if not role_name:
+        c.required("roleRef.name")
+    else:
+        c.problems("roleRef.name", role_name, _path_segment_problems(role_name))
+    if old is not None and old.get("roleRef") != obj.get("roleRef"):
+        c.invalid("roleRef", obj.get("roleRef"), "cannot change roleRef")
+    for _i, path, subject in c.objects(obj, "subjects", "subjects"):
+        name = c.string(subject, "name", f"{path}.name")
+        if not name:
+            c.required(f"{path}.name")
+        kind = c.enum(subject, "kind", f"{path}.kind", ("ServiceAccount", "User", "Group"))
+        group = c.string(subject, "apiGroup", f"{path}.apiGroup") or ""
+        if kind == "ServiceAccount":
+            if group:
+                c.not_supported(f"{path}.apiGroup", group, [""])
+            if name:
+                c.problems(f"{path}.name", name, dns1123_subdomain_problems(name))
+            if not namespaced and not c.string(subject, "namespace", f"{path}.namespace"):
+                c.required(f"{path}.namespace")
+        elif kind is not None and group != _RBAC_GROUP:
+            c.not_supported(f"{path}.apiGroup", group, [_RBAC_GROUP])
+
+
+def _check_role_binding(c: _Checker, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+    _check_binding(c, obj, old, namespaced=True)
+
+
+def _check_cluster_role_binding(
+    c: _Checker, obj: Mapping[str, Any], old: Mapping[str, Any] | None
+) -> None:
+    _check_binding(c, obj, old, namespaced=False)
+
+
 # --- Dispatch -------------------------------------------------------------------------------
 
 _KindCheck = Callable[[_Checker, Mapping[str, Any], Mapping[str, Any] | None], None]
@@ -2081,6 +2182,16 @@ _KINDS: dict[tuple[str, str], _Kind] = {
     ("apps", "Deployment"): _Kind(check=_check_deployment),
     ("apps", "ReplicaSet"): _Kind(check=_check_replica_set),
     ("coordination.k8s.io", "Lease"): _Kind(check=_check_lease),
+    (_RBAC_GROUP, "Role"): _Kind(_path_segment_problems, _check_role, has_spec=False),
+    (_RBAC_GROUP, "ClusterRole"): _Kind(
+        _path_segment_problems, _check_cluster_role, has_spec=False
+    ),
+    (_RBAC_GROUP, "RoleBinding"): _Kind(
+        _path_segment_problems, _check_role_binding, has_spec=False
+    ),
+    (_RBAC_GROUP, "ClusterRoleBinding"): _Kind(
+        _path_segment_problems, _check_cluster_role_binding, has_spec=False
+    ),
 }
 _REGISTRY = resources.Registry()
 

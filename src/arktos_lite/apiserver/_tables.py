@@ -740,6 +740,36 @@ def _lease_cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     return [_name(obj), holder, _age(obj, now)]
 
 
+# --- RBAC ------------------------------------------------------------------------------
+
+_BINDING_COLUMNS = (
+    _NAME,
+    Column("Role", description="RoleRef references the role being granted."),
+    _AGE,
+    Column("Users", description="Users in the binding.", priority=1),
+    Column("Groups", description="Groups in the binding.", priority=1),
+    Column("ServiceAccounts", description="ServiceAccounts in the binding.", priority=1),
+)
+
+
+def _binding_cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+    role_ref = _map(obj.get("roleRef"))
+    by_kind: dict[str, list[str]] = {"User": [], "Group": [], "ServiceAccount": []}
+    for subject in _maps(obj.get("subjects")):
+        name = _str(subject.get("name"))
+        kind = _str(subject.get("kind"))
+        if kind == "ServiceAccount":
+            name = f"{_str(subject.get('namespace'))}/{name}"
+        by_kind.setdefault(kind, []).append(name)
+    role = f"{_str(role_ref.get('kind'))}/{_str(role_ref.get('name'))}"
+    return [
+        _name(obj),
+        role,
+        _age(obj, now),
+        *(", ".join(by_kind[kind]) for kind in ("User", "Group", "ServiceAccount")),
+    ]
+
+
 # --- Networking ------------------------------------------------------------------------
 
 _SERVICE_COLUMNS = (
@@ -961,6 +991,8 @@ _PRINTERS: dict[tuple[str, str], _Printer] = {
     ("apps", "Deployment"): _Printer(_DEPLOYMENT_COLUMNS, _deployment_cells),
     ("apps", "ReplicaSet"): _Printer(_REPLICA_SET_COLUMNS, _replica_set_cells),
     ("coordination.k8s.io", "Lease"): _Printer(_LEASE_COLUMNS, _lease_cells),
+    ("rbac.authorization.k8s.io", "RoleBinding"): _Printer(_BINDING_COLUMNS, _binding_cells),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _Printer(_BINDING_COLUMNS, _binding_cells),
 }
 
 

@@ -36,6 +36,7 @@ async def test_api_and_groups(admin: httpx.AsyncClient) -> None:
     assert {g["name"]: g["preferredVersion"]["groupVersion"] for g in groups["groups"]} == {
         "apps": "apps/v1",
         "coordination.k8s.io": "coordination.k8s.io/v1",
+        "rbac.authorization.k8s.io": "rbac.authorization.k8s.io/v1",
     }
     apps = (await admin.get("/apis/apps")).json()
     assert apps["kind"] == "APIGroup"

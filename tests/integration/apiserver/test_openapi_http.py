@@ -41,7 +41,12 @@ async def test_the_index_and_a_document(admin: httpx.AsyncClient) -> None:
     assert index.status_code == 200, index.text
     assert index.headers["content-type"] == "application/json"
     paths = index.json()["paths"]
-    assert set(paths) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1"}
+    assert set(paths) == {
+        "api/v1",
+        "apis/apps/v1",
+        "apis/coordination.k8s.io/v1",
+        "apis/rbac.authorization.k8s.io/v1",
+    }
     url = paths["apis/apps/v1"]["serverRelativeURL"]
     assert url.startswith("/openapi/v3/apis/apps/v1?hash=")
     served = await admin.get(url)

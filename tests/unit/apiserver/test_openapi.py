@@ -75,7 +75,12 @@ def test_nothing_is_built_before_the_first_request() -> None:
 def test_the_index_names_every_group_version_with_its_hash() -> None:
     index = orjson.loads(documents().index().body)
     assert set(index) == {"paths"}
-    assert set(index["paths"]) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1"}
+    assert set(index["paths"]) == {
+        "api/v1",
+        "apis/apps/v1",
+        "apis/coordination.k8s.io/v1",
+        "apis/rbac.authorization.k8s.io/v1",
+    }
     for path, entry in index["paths"].items():
         found = documents().group_version(path)
         assert found is not None
