@@ -229,6 +229,11 @@ class Rest:
         self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
         self._service_network = ipaddress.ip_network(service_cidr)
 
+    @property
+    def api_service_ip(self) -> str:
+        """The service network's first host: the `kubernetes` Service's cluster IP."""
+        return str(self._service_network.network_address + 1)
+
     # Reads
 
     async def get(

@@ -54,6 +54,10 @@ class Bound:
     url: str
     addresses: tuple[str, ...]
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
 
 class APIServer:
     def __init__(
@@ -110,6 +114,7 @@ class APIServer:
                 self.api.nursery = watches
                 addresses = await nursery.start(self._serve, served)
                 bound = self._bound(addresses)
+                await publish_api_service(self.rest, host=self._options.host, port=bound.port)
                 logger.info("API server listening on %s", ", ".join(addresses))
                 task_status.started(bound)
                 await self._stopping.wait()
@@ -166,3 +171,52 @@ async def bootstrap(api: rest.Rest) -> None:
         except errors.AlreadyExists:
             continue
         logger.info("created %s %s", resource.singular, body["metadata"]["name"])
+
+
+async def publish_api_service(api: rest.Rest, *, host: str, port: int) -> None:
+    """The `kubernetes` Service and its Endpoints in the system tenant's `default` namespace.
+
+    In-cluster clients find the API server through them, as in Kubernetes. The Endpoints
+    follow the port this start bound, which may differ from the last start's.
+    """
+    services = api.registry.get("", "v1", "services")
+    endpoints = api.registry.get("", "v1", "endpoints")
+    assert services is not None
+    assert endpoints is not None
+    where = rest.Where(tenant=resources.SYSTEM_TENANT, namespace="default")
+    labels = {"component": "apiserver", "provider": "kubernetes"}
+    ports = [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]
+    service = {
+        "metadata": {"name": "kubernetes", "labels": labels},
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": api.api_service_ip,
+            "ports": ports,
+            "sessionAffinity": "None",
+        },
+    }
+    address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    subsets = [
+        {
+            "addresses": [{"ip": address}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        }
+    ]
+    try:
+        await api.create(services, where, service)
+    except errors.AlreadyExists:
+        current = await api.get(services, where, "kubernetes")
+        if current["spec"]["ports"] != ports:
+            current["spec"]["ports"] = ports
+            await api.update(services, where, "kubernetes", current)
+    try:
+        await api.create(
+            endpoints,
+            where,
+            {"metadata": {"name": "kubernetes", "labels": labels}, "subsets": subsets},
+        )
+    except errors.AlreadyExists:
+        current = await api.get(endpoints, where, "kubernetes")
+        if current.get("subsets") != subsets:
+            current["subsets"] = subsets
+            await api.update(endpoints, where, "kubernetes", current)

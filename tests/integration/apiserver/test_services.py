@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from .conftest import created
+from .conftest import Server, created
 
 SERVICES = "/api/v1/namespaces/default/services"
 NETWORK = ipaddress.ip_network("10.96.0.0/16")
@@ -107,3 +107,21 @@ async def test_headless_and_external_name_services_get_no_ip(admin: httpx.AsyncC
         },
     )
     assert "clusterIP" not in external["spec"]
+
+
+async def test_the_api_server_publishes_itself_as_the_kubernetes_service(
+    server: Server, admin: httpx.AsyncClient
+) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    spec = (await admin.get(f"{SERVICES}/kubernetes")).json()["spec"]
+    assert spec["clusterIP"] == "10.96.0.1"
+    assert spec["ports"] == [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]
+    endpoints = (await admin.get("/api/v1/namespaces/default/endpoints/kubernetes")).json()
+    assert endpoints["subsets"] == [
+        {
+            "addresses": [{"ip": "127.0.0.1"}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        }
+    ]
+    taken = await admin.post(SERVICES, json=service("mine", cluster_ip="10.96.0.1"))
+    assert taken.status_code == 422
