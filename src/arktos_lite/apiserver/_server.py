@@ -154,7 +154,7 @@ class APIServer:
 
 
 async def bootstrap(api: rest.Rest) -> None:
-    """The system tenant and its default namespaces always exist."""
+    """The system tenant, its default namespaces and the nodes' lease namespace exist."""
     registry = api.registry
     tenants = registry.get("", "v1", "tenants")
     namespaces = registry.get("", "v1", "namespaces")
@@ -163,7 +163,7 @@ async def bootstrap(api: rest.Rest) -> None:
     system = rest.Where(tenant=resources.SYSTEM_TENANT)
     wanted = [(tenants, {"metadata": {"name": resources.SYSTEM_TENANT}})] + [
         (namespaces, {"metadata": {"name": name}})
-        for name in ("default", "kube-system", "kube-public")
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease")
     ]
     for resource, body in wanted:
         try:
@@ -202,21 +202,22 @@ async def publish_api_service(api: rest.Rest, *, host: str, port: int) -> None:
             "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
         }
     ]
+    # Look before creating: like kube-apiserver, a create reserves the cluster IP first and
+    # would report it taken rather than the Service existing.
     try:
-        await api.create(services, where, service)
-    except errors.AlreadyExists:
         current = await api.get(services, where, "kubernetes")
-        if current["spec"]["ports"] != ports:
+    except errors.NotFound:
+        await api.create(services, where, service)
+    else:
+        if current["spec"].get("ports") != ports:
             current["spec"]["ports"] = ports
             await api.update(services, where, "kubernetes", current)
     try:
-        await api.create(
-            endpoints,
-            where,
-            {"metadata": {"name": "kubernetes", "labels": labels}, "subsets": subsets},
-        )
-    except errors.AlreadyExists:
         current = await api.get(endpoints, where, "kubernetes")
+    except errors.NotFound:
+        metadata = {"name": "kubernetes", "labels": labels}
+        await api.create(endpoints, where, {"metadata": metadata, "subsets": subsets})
+    else:
         if current.get("subsets") != subsets:
             current["subsets"] = subsets
             await api.update(endpoints, where, "kubernetes", current)

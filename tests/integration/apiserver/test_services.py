@@ -7,8 +7,11 @@ import ipaddress
 from typing import Any
 
 import httpx
+import trio
 
-from .conftest import Server, created
+from arktos_lite import apiserver, storage
+
+from .conftest import ADMIN_TOKEN, Server, authenticator, created
 
 SERVICES = "/api/v1/namespaces/default/services"
 NETWORK = ipaddress.ip_network("10.96.0.0/16")
@@ -125,3 +128,26 @@ async def test_the_api_server_publishes_itself_as_the_kubernetes_service(
     ]
     taken = await admin.post(SERVICES, json=service("mine", cluster_ip="10.96.0.1"))
     assert taken.status_code == 422
+
+
+async def test_a_restarted_server_keeps_its_service_and_moves_its_endpoints() -> None:
+    async with storage.open_store("sqlite://") as backend:
+        for _start in range(2):
+            async with trio.open_nursery() as nursery:
+                api = apiserver.APIServer(
+                    backend,
+                    authenticator=authenticator(),
+                    options=apiserver.ServeOptions(port=0, graceful_timeout=1.0),
+                )
+                bound = await nursery.start(api.run)
+                async with httpx.AsyncClient(
+                    base_url=bound.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+                ) as admin:
+                    spec = (await admin.get(f"{SERVICES}/kubernetes")).json()["spec"]
+                    assert spec["clusterIP"] == "10.96.0.1"
+                    assert spec["ports"][0]["targetPort"] == bound.port
+                    subsets = (
+                        await admin.get("/api/v1/namespaces/default/endpoints/kubernetes")
+                    ).json()["subsets"]
+                    assert subsets[0]["ports"][0]["port"] == bound.port
+                api.stop()
