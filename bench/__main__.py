@@ -28,9 +28,16 @@ def _api(*, quick: bool) -> None:
     api.main(quick=quick)
 
 
+def _controllers(*, quick: bool) -> None:
+    from bench import controllers
+
+    controllers.main(quick=quick)
+
+
 GROUPS: dict[str, Group] = {
     "storage": _storage,
     "api": _api,
+    "controllers": _controllers,
 }
 
 

@@ -7,13 +7,14 @@ import logging
 import pathlib
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import trio
 import typer
 
 import arktos_lite
-from arktos_lite import cluster
+from arktos_lite import client, cluster, controllers
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -39,6 +40,12 @@ PlainHttp = Annotated[
     bool, typer.Option(help="Serve plain HTTP instead of HTTPS (tokens then travel in clear).")
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")]
+Kubeconfig = Annotated[
+    pathlib.Path | None,
+    typer.Option(
+        help="How to reach the API server (default: $KUBECONFIG, then ~/.arktos/kubeconfig)."
+    ),
+]
 
 
 @app.callback()
@@ -76,25 +83,91 @@ def up(
     )
 
 
-# Until the other components land, the API server alone is all of `arktos up`.
-app.command(
-    "apiserver",
-    help="Run the API server alone (other components connect to it with a kubeconfig).",
-)(up)
+@app.command()
+def apiserver(
+    data_dir: DataDir = cluster.DEFAULT_DATA_DIR,
+    port: Port = 6443,
+    host: Host = "127.0.0.1",
+    store: Store = None,
+    token_auth_file: TokenFile = None,
+    plain_http: PlainHttp = False,
+    verbose: Verbose = False,
+) -> None:
+    """Run the API server alone; the other components connect to it with a kubeconfig."""
+    _run_cluster(
+        cluster.ClusterOptions(
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            store=store,
+            token_auth_file=token_auth_file,
+            plain_http=plain_http,
+            controller_manager=None,
+        ),
+        verbose=verbose,
+    )
 
 
-def _run_cluster(options: cluster.ClusterOptions, *, verbose: bool) -> None:
+@app.command("controller-manager")
+def controller_manager(
+    kubeconfig: Kubeconfig = None,
+    node_monitor_grace_period: Annotated[
+        float, typer.Option(help="Seconds a node may be silent before it is marked unknown.")
+    ] = 40.0,
+    pod_eviction_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds pods without their own toleration stay on a lost node."),
+    ] = 300.0,
+    kube_api_qps: Annotated[
+        float, typer.Option(help="Requests per second to the API server.")
+    ] = cluster.COMPONENT_QPS,
+    kube_api_burst: Annotated[
+        int, typer.Option(help="Requests allowed at once above the QPS.")
+    ] = cluster.COMPONENT_BURST,
+    verbose: Verbose = False,
+) -> None:
+    """Run the core controllers (tenant, namespace, garbage collector, node lifecycle)."""
+    _configure_logging(verbose=verbose)
+    options = controllers.ControllerManagerOptions(
+        node_monitor_grace_period=node_monitor_grace_period,
+        pod_eviction_timeout=pod_eviction_timeout,
+    )
+
+    async def run() -> None:
+        async with client.Client.from_kubeconfig(
+            kubeconfig, qps=kube_api_qps, burst=kube_api_burst
+        ) as api:
+            await _run_until_signalled(controllers.ControllerManager(api, options=options).run)
+
+    trio.run(run)
+
+
+def _configure_logging(*, verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("hypercorn").setLevel(logging.WARNING)
-    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    for noisy in ("hypercorn", "sqlalchemy", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _run_cluster(options: cluster.ClusterOptions, *, verbose: bool) -> None:
+    _configure_logging(verbose=verbose)
     # A list decodes thousands of objects at once; with the default thresholds the
     # collector ran over and over during it (a 10,000-pod list took 2-3x longer).
     gc.set_threshold(50_000, 20, 100)
     trio.run(_serve, options)
+
+
+async def _run_until_signalled(component: Callable[..., Awaitable[object]]) -> None:
+    """Run one component until SIGINT or SIGTERM, which cancel it."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(component)
+            async for _signal in signals:
+                nursery.cancel_scope.cancel()
+                break
 
 
 async def _serve(options: cluster.ClusterOptions) -> None:

@@ -155,13 +155,13 @@ class EventRecorder:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """Write recorded events, forever."""
-        logger.info("event recorder for %s starting", self._component)
+        logger.debug("event recorder for %s starting", self._component)
         task_status.started()
         try:
             async for pending in self._receive:
                 await self._write(pending)
         finally:
-            logger.info("event recorder for %s stopped", self._component)
+            logger.debug("event recorder for %s stopped", self._component)
         raise AssertionError("the recorder holds its own send channel open")
 
     async def _write(self, pending: _Pending) -> None:
@@ -194,7 +194,9 @@ class EventRecorder:
                 tenant=pending.tenant,
             )
             self._remember(key, _Recorded(name, 1, pending.at))
-        except client.Unreachable as exc:
+        except (client.Unreachable, errors.NotFound, errors.Forbidden) as exc:
+            # The server is away, or the namespace is gone or terminating (events about a
+            # tenant being deleted land in it): nothing to tell anyone.
             logger.debug("dropped event %s %s: %s", pending.type, pending.reason, exc)
         except errors.StatusError as exc:
             logger.warning(

@@ -211,7 +211,7 @@ class Reflector:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """List and watch forever; `started` once the first list is in the sink."""
-        logger.info("reflector for %s starting", self._name)
+        logger.debug("reflector for %s starting", self._name)
         backoff = _Backoff(self._rng)
         started = False
         try:
@@ -229,7 +229,7 @@ class Reflector:
                     started = True
                     task_status.started()
         finally:
-            logger.info("reflector for %s stopped", self._name)
+            logger.debug("reflector for %s stopped", self._name)
 
     async def _list_or_back_off(self, backoff: _Backoff) -> bool:
         try:

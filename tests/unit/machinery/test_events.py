@@ -187,12 +187,17 @@ async def test_failed_writes_are_logged_and_the_recorder_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake = FakeClient()
-    fake.write_faults.extend([client.Unreachable("down"), errors.Forbidden("no")])
+    fake.write_faults.extend(
+        [client.Unreachable("down"), errors.Forbidden("terminating"), errors.BadRequest("no")]
+    )
     async with recording(fake) as recorder:
-        for reason in ("A", "B", "C"):
+        for reason in ("A", "B", "C", "D"):
             recorder.event(POD, "Normal", reason=reason, message="m")
-    assert [body["reason"] for _, body in fake.writes] == ["C"]
-    assert any("refused" in r.message for r in caplog.records if r.levelno == logging.WARNING)
+    assert [body["reason"] for _, body in fake.writes] == ["D"]
+    # Only the write refused for a reason other than a gone or terminating namespace warns.
+    warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "refused" in warnings[0]
 
 
 async def test_the_correlation_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

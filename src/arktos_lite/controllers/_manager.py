@@ -1,0 +1,73 @@
+"""The controller manager: the core controllers over one client and one set of informers.
+
+`run` builds the controllers (each registers the informers it needs with the shared
+factory), starts the informers and waits until every one has listed, then starts each
+controller's workers, and reports started only when all of them run. Every controller
+sees one cache per resource, however many of them watch it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Protocol
+
+import trio
+
+from arktos_lite import client, machinery
+from arktos_lite.controllers import (
+    _gc as gc,
+    _namespace as namespace,
+    _nodelifecycle as nodelifecycle,
+    _tenant as tenant,
+)
+
+logger = logging.getLogger(__name__)
+
+COMPONENT = "controller-manager"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ControllerManagerOptions:
+    # How long a node may stay silent before it is marked unknown and tainted.
+    node_monitor_grace_period: float = 40.0
+    # How long pods without their own toleration stay on an unreachable node.
+    pod_eviction_timeout: float = 300.0
+    node_monitor_period: float = 5.0
+
+
+class _Controller(Protocol):
+    async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None: ...
+
+
+class ControllerManager:
+    def __init__(
+        self, api: client.Client, *, options: ControllerManagerOptions | None = None
+    ) -> None:
+        self._api = api
+        self._options = options or ControllerManagerOptions()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        options = self._options
+        informers = machinery.InformerFactory(self._api)
+        recorder = machinery.EventRecorder(self._api, component=COMPONENT)
+        controllers: list[_Controller] = [
+            tenant.TenantController(self._api, informers, recorder=recorder),
+            namespace.NamespaceController(self._api, informers, recorder=recorder),
+            gc.GarbageCollector(self._api, informers, recorder=recorder),
+            nodelifecycle.NodeLifecycleController(
+                self._api,
+                informers,
+                recorder=recorder,
+                grace_period=options.node_monitor_grace_period,
+                eviction_timeout=options.pod_eviction_timeout,
+                monitor_period=options.node_monitor_period,
+            ),
+        ]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(recorder.run)
+            await nursery.start(informers.run)
+            for controller in controllers:
+                await nursery.start(controller.run)
+            logger.info("controller manager started %d controllers", len(controllers))
+            task_status.started()
