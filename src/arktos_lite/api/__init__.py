@@ -1,15 +1,16 @@
-"""The resource model: errors as `Status` objects, resources, selectors, patches, schemas,
-defaults and validation, Arktos hash keys.
+"""The resource model: errors as `Status` objects, resources, selectors, patches, field
+managers and server-side apply, schemas, defaults and validation, Arktos hash keys.
 
 Pure functions and values; no I/O. Every other layer may import it.
 """
 
 from arktos_lite.api import (
     _errors as errors,
+    _managed as managed,
     _patch as patch,
     _resources as resources,
     _selectors as selectors,
 )
 from arktos_lite.api._hashkey import MAX_HASH_KEY as MAX_HASH_KEY, hash_key as hash_key
 
-__all__ = ["MAX_HASH_KEY", "errors", "hash_key", "patch", "resources", "selectors"]
+__all__ = ["MAX_HASH_KEY", "errors", "hash_key", "managed", "patch", "resources", "selectors"]

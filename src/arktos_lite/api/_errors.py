@@ -47,6 +47,8 @@ class CauseType(enum.StrEnum):
     TYPE_INVALID = "FieldValueTypeInvalid"
     NOT_FOUND = "FieldValueNotFound"
     UNKNOWN_FIELD = "FieldValueUnknownField"
+    FIELD_MANAGER_CONFLICT = "FieldManagerConflict"
+    """Server-side apply: another field manager owns the field (a cause of 409 Conflict)."""
 
     @property
     def words(self) -> str:
@@ -64,6 +66,7 @@ _CAUSE_WORDS = {
     CauseType.TYPE_INVALID: "Invalid value",
     CauseType.NOT_FOUND: "Not found",
     CauseType.UNKNOWN_FIELD: "Unknown field",
+    CauseType.FIELD_MANAGER_CONFLICT: "Conflict",
 }
 
 _NO_VALUE: Any = object()

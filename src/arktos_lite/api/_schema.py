@@ -5,7 +5,8 @@ Kubernetes v1.32.0 (the version this server reports), read once on first use. Ea
 named as in the OpenAPI document (`io.k8s.api.core.v1.PodSpec`) and refers to the others
 with `$ref: "#/$defs/<name>"`. They carry the extensions that strategic merge patch reads:
 `x-kubernetes-patch-strategy` (`merge`, `retainKeys`, `merge,retainKeys`, `replace`) and
-`x-kubernetes-patch-merge-key`.
+`x-kubernetes-patch-merge-key`; and those that server-side apply reads (`_managed`):
+`x-kubernetes-list-type`, `x-kubernetes-list-map-keys` and `x-kubernetes-map-type`.
 
 Arktos's additions (`ARKTOS_OVERLAY`) are plain data in the same shape, deep-merged over
 the upstream definitions by `layered`; extending the model means adding entries there.
@@ -144,6 +145,8 @@ class PatchMeta:
     list_type: str | None = None
     """`x-kubernetes-list-type`: `atomic`, `set` or `map`."""
     list_map_keys: tuple[str, ...] = ()
+    map_type: str | None = None
+    """`x-kubernetes-map-type`: `atomic` for an object or map that is only ever set whole."""
     definition: str | None = None
     """The definition the value's schema refers to, if it refers to one."""
     _schema: Mapping[str, Any] = dataclasses.field(
@@ -252,6 +255,7 @@ def _meta(schema: Mapping[str, Any], defs: Mapping[str, Any]) -> PatchMeta:
         merge_key=resolved.get("x-kubernetes-patch-merge-key"),
         list_type=resolved.get("x-kubernetes-list-type"),
         list_map_keys=tuple(resolved.get("x-kubernetes-list-map-keys", ())),
+        map_type=resolved.get("x-kubernetes-map-type"),
         definition=name,
         _schema=resolved,
         _definitions=defs,

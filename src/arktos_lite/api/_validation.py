@@ -22,6 +22,7 @@ import copy
 import dataclasses
 import decimal
 import enum
+import functools
 import ipaddress
 import json
 import re
@@ -109,26 +110,7 @@ class Quantity:
     @classmethod
     def parse(cls, text: str) -> Quantity:
         """Parse `text` (surrounding whitespace allowed, as in JSON); `QuantityError` if bad."""
-        text = text.strip()
-        if not text:
-            raise QuantityError(_QUANTITY_FORMAT_ERROR)
-        negative, whole, fraction, suffix = _scan_quantity(text)
-        base, exponent, notation = _interpret_suffix(suffix)
-        context = _exact_context(len(text) + 40)
-        magnitude = Decimal(f"{whole}.{fraction or '0'}")
-        if base == 10:
-            magnitude = magnitude.scaleb(exponent, context)
-        else:
-            magnitude = context.multiply(magnitude, Decimal(2**exponent))
-        if magnitude and _exponent(magnitude) < -_NANO_PLACES:
-            magnitude = magnitude.quantize(
-                Decimal(1).scaleb(-_NANO_PLACES), rounding=decimal.ROUND_UP, context=context
-            )
-        if notation is QuantityFormat.BINARY_SI:
-            magnitude = min(magnitude, Decimal(_INT64_MAX))
-            if 0 < magnitude < 1:
-                notation = QuantityFormat.DECIMAL_SI
-        return cls(-magnitude if negative else magnitude, notation)
+        return _parse_quantity(text)
 
     @classmethod
     def from_json(cls, value: Any) -> Quantity:
@@ -137,9 +119,9 @@ class Quantity:
         Raises `QuantityError` for bad text and `TypeError` for other JSON types.
         """
         if isinstance(value, str):
-            return cls.parse(value)
+            return _parse_quantity(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return cls.parse(repr(value))
+            return _parse_quantity(repr(value))
         raise TypeError(f"a quantity must be a string or a number, not {type(value).__name__}")
 
     def round_up(self, places: int) -> Quantity:
@@ -153,32 +135,61 @@ class Quantity:
         return Quantity(rounded, self.format)
 
     def __str__(self) -> str:
-        if not self.value:
-            return "0"
-        notation = self.format
-        if notation is QuantityFormat.BINARY_SI:
-            if -1024 < self.value < 1024 or self.value != self.value.to_integral_value():
-                notation = QuantityFormat.DECIMAL_SI
-            else:
-                number, power = int(self.value), 0
-                while number % 1024 == 0 and power < 6:
-                    number //= 1024
-                    power += 1
-                return f"{number}{_BINARY_SUFFIX_BY_POWER[power]}"
-        sign, digits, _ = self.value.as_tuple()
-        exponent = _exponent(self.value)
-        coefficient = int("".join(map(str, digits)))
-        while coefficient % 10 == 0:
-            coefficient //= 10
-            exponent += 1
-        while exponent % 3:
-            coefficient *= 10
-            exponent -= 1
-        if notation is QuantityFormat.DECIMAL_SI and exponent in _DECIMAL_SUFFIX_BY_EXPONENT:
-            suffix = _DECIMAL_SUFFIX_BY_EXPONENT[exponent]
+        return _quantity_text(self.value, self.format)
+
+
+# Objects repeat a few quantities (`250m`, `256Mi`) over and over: each is read once.
+@functools.lru_cache(maxsize=1024)
+def _parse_quantity(text: str) -> Quantity:
+    text = text.strip()
+    if not text:
+        raise QuantityError(_QUANTITY_FORMAT_ERROR)
+    negative, whole, fraction, suffix = _scan_quantity(text)
+    base, exponent, notation = _interpret_suffix(suffix)
+    context = _exact_context(len(text) + 40)
+    magnitude = Decimal(f"{whole}.{fraction or '0'}")
+    if base == 10:
+        magnitude = magnitude.scaleb(exponent, context)
+    else:
+        magnitude = context.multiply(magnitude, Decimal(2**exponent))
+    if magnitude and _exponent(magnitude) < -_NANO_PLACES:
+        magnitude = magnitude.quantize(
+            Decimal(1).scaleb(-_NANO_PLACES), rounding=decimal.ROUND_UP, context=context
+        )
+    if notation is QuantityFormat.BINARY_SI:
+        magnitude = min(magnitude, Decimal(_INT64_MAX))
+        if 0 < magnitude < 1:
+            notation = QuantityFormat.DECIMAL_SI
+    return Quantity(-magnitude if negative else magnitude, notation)
+
+
+@functools.lru_cache(maxsize=1024)
+def _quantity_text(value: Decimal, notation: QuantityFormat) -> str:
+    if not value:
+        return "0"
+    if notation is QuantityFormat.BINARY_SI:
+        if -1024 < value < 1024 or value != value.to_integral_value():
+            notation = QuantityFormat.DECIMAL_SI
         else:
-            suffix = f"e{exponent}" if exponent else ""
-        return f"{'-' if sign else ''}{coefficient}{suffix}"
+            number, power = int(value), 0
+            while number % 1024 == 0 and power < 6:
+                number //= 1024
+                power += 1
+            return f"{number}{_BINARY_SUFFIX_BY_POWER[power]}"
+    sign, digits, _ = value.as_tuple()
+    exponent = _exponent(value)
+    coefficient = int("".join(map(str, digits)))
+    while coefficient % 10 == 0:
+        coefficient //= 10
+        exponent += 1
+    while exponent % 3:
+        coefficient *= 10
+        exponent -= 1
+    if notation is QuantityFormat.DECIMAL_SI and exponent in _DECIMAL_SUFFIX_BY_EXPONENT:
+        suffix = _DECIMAL_SUFFIX_BY_EXPONENT[exponent]
+    else:
+        suffix = f"e{exponent}" if exponent else ""
+    return f"{'-' if sign else ''}{coefficient}{suffix}"
 
 
 def parse_quantity(text: str) -> Decimal:

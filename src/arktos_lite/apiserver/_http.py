@@ -2,16 +2,16 @@
 
 Every request is authenticated (bearer token or client certificate) and bound to the
 caller's tenant; a tenant user reaches only its own tenant. Errors, whatever raised
-them, leave as `Status` objects from one place (`_error_response`). Watches stream
-newline-delimited JSON events from a producer task in the server's nursery, so no
-cancel scope spans a `yield` of the response body.
+them, leave as `Status` objects from one place (`_error_response`). Reads send the
+watch cache's stored JSON as it is. Watches stream newline-delimited JSON events straight
+from the watch cache's log, each event encoded once for all watchers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -26,6 +26,7 @@ from arktos_lite import storage
 from arktos_lite.api import (
     _errors as errors,
     _fields as fields,
+    _managed as managed,
     _patch as patching,
     _resources as resources,
     _selectors as selectors,
@@ -84,7 +85,6 @@ class Api:
         self.server_address = server_address
         self.openapi = openapi.Documents(self.registry)
         self.ready: Callable[[], bool] = lambda: True
-        self.nursery: trio.Nursery | None = None
         self._watches: dict[str, int] = {}
 
 
@@ -248,7 +248,7 @@ class _Request:
             self._authorize("get")
             if sub == "scale":
                 return _json(await self._scale())
-            return self._object(await self._get())
+            return self._stored(await self._read())
         if method == "POST" and target.collection:
             self._authorize("create")
             return await self._create()
@@ -302,14 +302,17 @@ class _Request:
 
     # Reads
 
-    async def _get(self) -> Obj:
+    async def _read(self) -> rest.Stored:
         assert self.target.name is not None
-        return await self.api.rest.get(
+        return await self.api.rest.read(
             self.resource,
             self.where,
             self.target.name,
             resource_version=self.args.get("resourceVersion", ""),
         )
+
+    async def _get(self) -> Obj:
+        return (await self._read()).object()
 
     def _list_options(self) -> rest.ListOptions:
         args = self.args
@@ -329,7 +332,7 @@ class _Request:
             return _json(
                 tables.table(
                     self.resource,
-                    result.items,
+                    [stored.object() for stored in result.items],
                     include_object=self.args.get("includeObject", "Metadata"),
                     all_tenants=self.where.tenant == resources.ALL_TENANTS,
                     resource_version=rv,
@@ -339,13 +342,27 @@ class _Request:
         metadata: Obj = {"resourceVersion": rv}
         if result.continue_token:
             metadata["continue"] = result.continue_token
-        body = {
+        return self._list_of(result.items, metadata)
+
+    def _list_of(self, items: list[rest.Stored], metadata: Obj) -> quart.Response:
+        """A `...List` of stored objects; their JSON is sent as it is."""
+        head = {
             "kind": self.resource.list_kind,
             "apiVersion": self.resource.api_version,
             "metadata": metadata,
-            "items": result.items,
         }
-        return _encode(body)
+        if _wants_yaml():
+            return _encode({**head, "items": [stored.object() for stored in items]})
+        # `orjson.dumps` of the whole list, without decoding and encoding every item.
+        body = b"".join(
+            (
+                orjson.dumps(head)[:-1],
+                b',"items":[',
+                b",".join([stored.json for stored in items]),
+                b"]}",
+            )
+        )
+        return quart.Response(body, content_type=JSON)
 
     async def _watch(self) -> quart.Response:
         api = self.api
@@ -367,6 +384,7 @@ class _Request:
             api,
             self.resource,
             self.where,
+            user=user,
             matcher=matcher,
             resource_version=options.resource_version,
             timeout=timeout or _DEFAULT_WATCH_TIMEOUT,
@@ -374,24 +392,9 @@ class _Request:
             table=_wants_table(),
             include_object=self.args.get("includeObject", "Metadata"),
         )
-        assert api.nursery is not None
-        send, receive = trio.open_memory_channel[bytes](64)
-        api._watches[user] = api._watches.get(user, 0) + 1
-
-        # Cancelled when the response body is closed, so an idle watch whose client
-        # went away frees its slot at once, not at its next event.
-        scope = trio.CancelScope()
-
-        async def produce() -> None:
-            try:
-                with scope:
-                    await stream.produce(send)
-            finally:
-                api._watches[user] -= 1
-
-        api.nursery.start_soon(produce)
+        # The body takes its slot when it starts, and a client that goes away cancels it.
         response = quart.Response(
-            _drain(receive, scope), content_type=JSON, headers={"Cache-Control": "no-cache"}
+            stream.body(), content_type=JSON, headers={"Cache-Control": "no-cache"}
         )
         # The stream ends at timeoutSeconds, not at Quart's response timeout.
         response.timeout = None
@@ -414,17 +417,19 @@ class _Request:
         return _parse_body(raw, content_type)
 
     async def _create(self) -> quart.Response:
+        manager = self._manager("CreateOptions")
         body = await self._body()
         if not isinstance(body, dict):
             raise errors.BadRequest("the request body must be a JSON or YAML object")
         self._check_fields(body)
         created = await self.api.rest.create(
-            self.resource, self.where, body, dry_run=self._dry_run()
+            self.resource, self.where, body, dry_run=self._dry_run(), manager=manager
         )
         return self._object(created, status=201)
 
     async def _update(self) -> quart.Response:
         assert self.target.name is not None
+        manager = self._manager("UpdateOptions")
         body = await self._body()
         if not isinstance(body, dict):
             raise errors.BadRequest("the request body must be a JSON or YAML object")
@@ -436,6 +441,7 @@ class _Request:
             body,
             subresource=self.target.subresource,
             dry_run=self._dry_run(),
+            manager=manager,
         )
         return self._object(updated)
 
@@ -447,9 +453,10 @@ class _Request:
                 f"the body of the request was in an unknown format - accepted media types "
                 f"include: {', '.join(PATCH_TYPES)}"
             )
-        patch = await self._body()
         if content_type == "application/apply-patch+yaml":
-            return await self._apply(patch)
+            return await self._apply()
+        manager = self._manager("PatchOptions")
+        patch = await self._body()
         self._check_fields(patch, fields.Body(content_type))
         patched = await self.api.rest.patch(
             self.resource,
@@ -459,42 +466,69 @@ class _Request:
             content_type=content_type,
             subresource=self.target.subresource,
             dry_run=self._dry_run(),
+            manager=manager,
         )
         return self._object(patched)
 
-    async def _apply(self, patch: Any) -> quart.Response:
-        """Server-side apply: create the object if missing, else merge the applied fields."""
+    async def _apply(self) -> quart.Response:
+        """Server-side apply; an apply to a missing object creates it (201)."""
         assert self.target.name is not None
-        if not self.args.get("fieldManager"):
-            raise errors.BadRequest(
-                "PATCH requests of type application/apply-patch+yaml require a fieldManager"
-            )
+        manager = self._manager("PatchOptions", apply=True)
+        force = _bool(self.args.get("force", "false"), "force")
+        patch = await self._body()
         if not isinstance(patch, dict):
             raise errors.BadRequest("an apply patch must be an object")
         self._check_fields(patch, fields.Body.APPLY)
-        try:
-            await self.api.rest.get(self.resource, self.where, self.target.name)
-        except errors.NotFound:
-            meta = patch.setdefault("metadata", {})
-            if meta.get("name", self.target.name) != self.target.name:
-                raise errors.BadRequest(
-                    "the name of the object does not match the name on the URL"
-                ) from None
-            meta["name"] = self.target.name
-            created = await self.api.rest.create(
-                self.resource, self.where, patch, dry_run=self._dry_run()
-            )
-            return self._object(created, status=201)
-        patched = await self.api.rest.patch(
+        applied, created = await self.api.rest.apply(
             self.resource,
             self.where,
             self.target.name,
             patch,
-            content_type="application/apply-patch+yaml",
+            manager=manager,
+            force=force,
             subresource=self.target.subresource,
             dry_run=self._dry_run(),
         )
-        return self._object(patched)
+        return self._object(applied, status=201 if created else 200)
+
+    def _manager(self, options: str, *, apply: bool = False) -> str:
+        """The write's field manager: `fieldManager`, else the User-Agent before its first "/".
+
+        `options` names the kind of options kube-apiserver reports invalid ones for
+        (`CreateOptions`, `UpdateOptions`, `PatchOptions`). `force` belongs to apply only.
+        """
+        if not apply and "force" in self.args:
+            raise errors.BadRequest("force: Forbidden: may not be specified for non-apply patch")
+        manager = self.args.get("fieldManager", "")
+        problems: list[errors.FieldError] = []
+        if apply and not manager:
+            problems.append(
+                errors.FieldError(
+                    errors.CauseType.REQUIRED, "fieldManager", "is required for apply patch"
+                )
+            )
+        if len(manager.encode()) > managed.MAX_MANAGER_LENGTH:
+            problems.append(
+                errors.FieldError(
+                    errors.CauseType.TOO_LONG,
+                    "fieldManager",
+                    f"may not be more than {managed.MAX_MANAGER_LENGTH} bytes",
+                )
+            )
+        for position, char in enumerate(manager):
+            if not char.isprintable():
+                problems.append(
+                    errors.FieldError(
+                        errors.CauseType.INVALID,
+                        "fieldManager",
+                        f"invalid character U+{ord(char):04X} (at position "
+                        f"{len(manager[:position].encode())})",
+                        manager,
+                    )
+                )
+        if problems:
+            raise errors.Invalid.for_object(options, "", problems, group="meta.k8s.io")
+        return manager or _manager_from_user_agent(quart.request.headers.get("User-Agent", ""))
 
     async def _delete(self) -> quart.Response:
         assert self.target.name is not None
@@ -507,14 +541,7 @@ class _Request:
         result = await self.api.rest.delete_collection(
             self.resource, self.where, self._list_options(), options
         )
-        return _encode(
-            {
-                "kind": self.resource.list_kind,
-                "apiVersion": self.resource.api_version,
-                "metadata": {"resourceVersion": str(result.resource_version)},
-                "items": result.items,
-            }
-        )
+        return self._list_of(result.items, {"resourceVersion": str(result.resource_version)})
 
     async def _delete_options(self) -> rest.DeleteOptions:
         raw = await _raw_body()
@@ -569,13 +596,22 @@ class _Request:
         return _scale_of(await self._get())
 
     async def _put_scale(self) -> Obj:
+        manager = self._manager("UpdateOptions")
         body = await self._body()
         if not isinstance(body, dict):
             raise errors.BadRequest("a Scale must be an object")
-        return await self._set_replicas(body)
+        return await self._set_replicas(body, manager=manager)
 
     async def _patch_scale(self) -> Obj:
         content_type = (quart.request.mimetype or "").lower()
+        if content_type == "application/apply-patch+yaml":
+            manager = self._manager("PatchOptions", apply=True)
+            force = _bool(self.args.get("force", "false"), "force")
+            applied = await self._body()
+            if not isinstance(applied, dict):
+                raise errors.BadRequest("an apply patch must be an object")
+            return await self._set_replicas(applied, manager=manager, force=force)
+        manager = self._manager("PatchOptions")
         patch = await self._body()
         current = await self._scale()
         if content_type == "application/json-patch+json":
@@ -584,9 +620,10 @@ class _Request:
             scale = patching.merge_patch(current, patch)
         else:
             raise errors.UnsupportedMediaType(f"the media type {content_type!r} is not supported")
-        return await self._set_replicas(scale)
+        return await self._set_replicas(scale, manager=manager)
 
-    async def _set_replicas(self, scale: Obj) -> Obj:
+    async def _set_replicas(self, scale: Obj, *, manager: str, force: bool | None = None) -> Obj:
+        """Write `spec.replicas` of the parent; an apply (`force` set) owns just that field."""
         assert self.target.name is not None
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
@@ -607,13 +644,34 @@ class _Request:
         rv = (scale.get("metadata") or {}).get("resourceVersion")
         if rv:
             patch["metadata"] = {"resourceVersion": rv}
+        if force is not None:
+            resource = self.resource
+            config = {
+                "apiVersion": resource.api_version,
+                "kind": resource.kind,
+                "metadata": {"name": self.target.name, **patch.get("metadata", {})},
+                "spec": patch["spec"],
+            }
+            updated, _created = await self.api.rest.apply(
+                resource,
+                self.where,
+                self.target.name,
+                config,
+                manager=manager,
+                force=force,
+                subresource="scale",
+                dry_run=self._dry_run(),
+            )
+            return _scale_of(updated)
         updated = await self.api.rest.patch(
             self.resource,
             self.where,
             self.target.name,
             patch,
             content_type="application/merge-patch+json",
+            subresource="scale",
             dry_run=self._dry_run(),
+            manager=manager,
         )
         return _scale_of(updated)
 
@@ -639,6 +697,12 @@ class _Request:
         if unknown and mode == "Strict":
             raise errors.BadRequest(unknown.error_message())
         self.warnings.extend(unknown.warnings())
+
+    def _stored(self, stored: rest.Stored) -> quart.Response:
+        """A read's answer: the stored JSON as it is, unless another form was asked for."""
+        if _wants_table() or _wants_yaml():
+            return self._object(stored.object())
+        return quart.Response(stored.json, content_type=JSON)
 
     def _object(self, obj: Obj, *, status: int = 200) -> quart.Response:
         if _wants_table():
@@ -685,7 +749,13 @@ def _scale_of(obj: Obj) -> Obj:
 
 
 class _WatchStream:
-    """Produces one watch response: initial state if asked, then events, bookmarks, end."""
+    """One watch response body: initial state if asked, then events, bookmarks, end.
+
+    Every wake-up sends all the events that arrived since as one chunk, each event's JSON
+    shared with the other watchers. No cancel scope spans a `yield` of the body: the
+    stream waits for changes in `_next_chunk`, and the watch cache wakes it to look at the
+    time now and then.
+    """
 
     def __init__(
         self,
@@ -693,6 +763,7 @@ class _WatchStream:
         resource: resources.Resource,
         where: rest.Where,
         *,
+        user: str,
         matcher: rest.Matcher,
         resource_version: str,
         timeout: float,
@@ -703,118 +774,113 @@ class _WatchStream:
         self.api = api
         self.resource = resource
         self.where = where
+        self.user = user
         self.matcher = matcher
         self.resource_version = resource_version
         self.timeout = timeout
         self.bookmarks = bookmarks
         self.table = table
         self.include_object = include_object
-        self.progress = 0
         self._first_table = True
+        # Every change as it is: the event lines other such watchers share.
+        self._plain = matcher.everything and not table
+        # The revision of the last change seen, and of the last bookmark sent.
+        self._progress = 0
+        self._bookmarked = 0
+        self._deadline = math.inf
+        self._next_bookmark = math.inf
 
-    def _line(self, kind: str, obj: Obj) -> bytes:
-        if self.table and kind in ("ADDED", "MODIFIED", "DELETED"):
-            obj = tables.table(
-                self.resource,
-                [obj],
-                include_object=self.include_object,
-                resource_version=obj["metadata"].get("resourceVersion", ""),
-                column_definitions=self._first_table,
-            )
-            self._first_table = False
-        return orjson.dumps({"type": kind, "object": obj}) + b"\n"
-
-    async def produce(self, send: trio.MemorySendChannel[bytes]) -> None:
-        async with send:
-            try:
-                with trio.move_on_after(self.timeout):
-                    async with trio.open_nursery() as nursery:
-                        if self.bookmarks:
-                            nursery.start_soon(self._bookmarks, send.clone())
-                        await self._events(send)
-                        nursery.cancel_scope.cancel()
-            # This task runs in the server's nursery: nothing may escape it, or one
-            # watch would take the server down.
-            except* (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # the client went away
-            except* watching.TooSlow:
-                logger.debug("a watch of %s fell behind and was ended", self.resource.plural)
-            except* errors.StatusError as group:
-                error = group.exceptions[0]
-                assert isinstance(error, errors.StatusError)
-                await _send_quietly(
-                    send, orjson.dumps({"type": "ERROR", "object": error.status()}) + b"\n"
-                )
-            except* Exception:
-                logger.exception("a watch of %s failed", self.resource.plural)
-
-    async def _events(self, send: trio.MemorySendChannel[bytes]) -> None:
-        rv = self.resource_version
-        prefix = self.api.rest._prefix(self.resource, self.where)
-        if rv in ("", "0"):
-            listed = await self.api.rest.list(
-                self.resource,
-                self.where,
-                rest.ListOptions(),
-            )
-            after = listed.resource_version
-            for obj in listed.items:
-                if self.matcher.matches(obj):
-                    await send.send(self._line("ADDED", obj))
-        else:
-            try:
-                after = int(rv)
-            except ValueError:
-                raise errors.BadRequest(f"invalid resourceVersion: {rv!r}") from None
-        self.progress = after
+    async def body(self) -> AsyncIterator[bytes]:
+        """The response body; it holds one of the user's watch slots while it runs."""
+        api = self.api
+        api._watches[self.user] = api._watches.get(self.user, 0) + 1
         try:
-            async with self.api.watch_cache.watch(
-                self.resource, prefix=prefix, matcher=self.matcher, after=after
-            ) as changes:
-                async for change, event in changes:
-                    self.progress = change.revision
-                    if event is not None:
-                        await send.send(self._line(event.type, event.object))
-        except storage.Compacted as error:
-            raise errors.Gone.too_old(error.requested - 1, error.compact_revision) from None
-
-    async def _bookmarks(self, send: trio.MemorySendChannel[bytes]) -> None:
-        async with send:
-            sent = self.progress
-            while True:
-                await trio.sleep(_BOOKMARK_INTERVAL)
-                if self.progress > sent:
-                    sent = self.progress
-                    bookmark = {
-                        "kind": self.resource.kind,
-                        "apiVersion": self.resource.api_version,
-                        "metadata": {"resourceVersion": str(sent)},
-                    }
-                    await send.send(orjson.dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n")
-
-
-async def _send_quietly(send: trio.MemorySendChannel[bytes], data: bytes) -> None:
-    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-        await send.send(data)
-
-
-async def _drain(
-    receive: trio.MemoryReceiveChannel[bytes], producer: trio.CancelScope
-) -> AsyncIterator[bytes]:
-    """The response body of a watch; closing it stops the producer."""
-    try:
-        async for line in receive:
-            # Everything already waiting leaves in one chunk: one write, not one per event.
-            lines = [line]
-            while True:
+            now = trio.current_time()
+            self._deadline = now + self.timeout
+            self._next_bookmark = now + _BOOKMARK_INTERVAL
+            rv = self.resource_version
+            if rv in ("", "0"):
+                listed = await api.rest.list(self.resource, self.where, rest.ListOptions())
+                after = listed.resource_version
+                parts: list[bytes] = []
+                for stored in listed.items:
+                    self._add(watching.Change(watching.ADDED, stored, None), parts)
+                if parts:
+                    yield b"".join(parts)
+            else:
                 try:
-                    lines.append(receive.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            yield b"".join(lines)
-    finally:
-        receive.close()
-        producer.cancel()
+                    after = int(rv)
+                except ValueError:
+                    raise errors.BadRequest(f"invalid resourceVersion: {rv!r}") from None
+            self._progress = self._bookmarked = after
+            prefix = api.rest._prefix(self.resource, self.where)
+            try:
+                async with api.watch_cache.watch(self.resource, prefix=prefix, after=after) as feed:
+                    while chunk := await self._next_chunk(feed):
+                        yield chunk
+            except storage.Compacted as error:
+                raise errors.Gone.too_old(error.requested - 1, error.compact_revision) from None
+        except watching.TooSlow:
+            logger.debug("a watch of %s fell behind and was ended", self.resource.plural)
+        except errors.StatusError as error:
+            yield orjson.dumps({"type": "ERROR", "object": error.status()}) + b"\n"
+        except Exception:
+            logger.exception("a watch of %s failed", self.resource.plural)
+        finally:
+            api._watches[self.user] -= 1
+
+    async def _next_chunk(self, feed: watching.Feed) -> bytes:
+        """The events (and bookmark) to send next; empty once the stream is over."""
+        cache = self.api.watch_cache
+        now = trio.current_time()
+        while not cache.ended and now < self._deadline:
+            until = min(self._deadline, self._next_bookmark) if self.bookmarks else self._deadline
+            changes = await feed.next(until)
+            now = trio.current_time()
+            parts: list[bytes] = []
+            for change in changes:
+                self._progress = change.revision
+                self._add(change, parts)
+            if self.bookmarks and now >= self._next_bookmark:
+                while self._next_bookmark <= now:
+                    self._next_bookmark += _BOOKMARK_INTERVAL
+                if self._progress > self._bookmarked:
+                    self._bookmarked = self._progress
+                    parts.append(self._bookmark())
+            if parts:
+                return b"".join(parts)
+        return b""
+
+    def _add(self, change: watching.Change, parts: list[bytes]) -> None:
+        """Append the line of `change`'s event, if this watcher sees one."""
+        if self._plain:
+            parts.append(change.line)
+            return
+        event = watching.event_for(change, self.matcher)
+        if event is None:
+            return
+        kind, stored = event
+        if not self.table:
+            parts.append(watching.line(kind, stored))
+            return
+        obj = stored.object()
+        table = tables.table(
+            self.resource,
+            [obj],
+            include_object=self.include_object,
+            resource_version=obj["metadata"].get("resourceVersion", ""),
+            column_definitions=self._first_table,
+        )
+        self._first_table = False
+        parts.append(orjson.dumps({"type": kind, "object": table}) + b"\n")
+
+    def _bookmark(self) -> bytes:
+        bookmark = {
+            "kind": self.resource.kind,
+            "apiVersion": self.resource.api_version,
+            "metadata": {"resourceVersion": str(self._bookmarked)},
+        }
+        return orjson.dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n"
 
 
 # Bodies, parameters and responses
@@ -847,6 +913,30 @@ def _parse_body(raw: bytes, content_type: str) -> Any:
         raise errors.BadRequest(f"the request body is not valid JSON: {error}") from None
 
 
+def _manager_from_user_agent(user_agent: str) -> str:
+    """kube-apiserver's default field manager: the User-Agent up to its first "/", without
+    unprintable characters, cut at the length limit (`kubectl/v1.32.0 (linux)` → `kubectl`)."""
+    manager = ""
+    for char in user_agent.split("/", 1)[0]:
+        if not char.isprintable():
+            continue
+        if len((manager + char).encode()) > managed.MAX_MANAGER_LENGTH:
+            break
+        manager += char
+    return manager
+
+
+def _bool(value: str, name: str) -> bool:
+    """A boolean query parameter as Go's strconv.ParseBool reads it."""
+    if value in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if value in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise errors.BadRequest(
+        f'invalid value for {name}: strconv.ParseBool: parsing "{value}": invalid syntax'
+    )
+
+
 def _flag(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes")
 
@@ -862,6 +952,8 @@ def _int(value: str | None, name: str, *, default: int) -> int:
 
 def _wants_table() -> bool:
     accept = quart.request.headers.get("Accept", "")
+    if "Table" not in accept:  # most requests: no need to parse
+        return False
     for entry in accept.split(","):
         params = {
             part.split("=", 1)[0].strip(): part.split("=", 1)[1].strip()

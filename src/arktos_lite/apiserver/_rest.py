@@ -4,7 +4,8 @@ Create, get, list, update, patch and delete for every built-in resource, with Ar
 tenancy: uid, timestamps, `metadata.tenant` and `metadata.hashKey` (also in owner
 references), generation, resourceVersion preconditions, status subresources that touch
 only status, finalizers and graceful deletion, `generateName`, dry run, selectors and
-consistent paging. Every failure is an `api.errors.StatusError`.
+consistent paging. Writes that name a field manager record it in `metadata.managedFields`;
+`apply` is server-side apply (`api.managed`). Every failure is an `api.errors.StatusError`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import trio
@@ -29,6 +30,7 @@ from arktos_lite.api import (
     _defaults as defaults,
     _errors as errors,
     _hashkey as hashkey,
+    _managed as managed,
     _patch as patching,
     _resources as resources,
     _schema as schema,
@@ -69,6 +71,48 @@ def decode(kv: storage.KeyValue) -> Obj:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Stored:
+    """One object at one revision, as the JSON a read answers with (resourceVersion set)."""
+
+    key: str
+    revision: int
+    json: bytes
+
+    @classmethod
+    def of(cls, kv: storage.KeyValue) -> Stored:
+        return cls(kv.key, kv.mod_revision, orjson.dumps(decode(kv)))
+
+    @classmethod
+    def of_object(cls, key: str, obj: Obj) -> Stored:
+        return cls(key, int(obj["metadata"]["resourceVersion"]), orjson.dumps(obj))
+
+    def object(self) -> Obj:
+        """A fresh decoded copy, the caller's to change."""
+        obj: Obj = orjson.loads(self.json)
+        return obj
+
+
+class Cache(Protocol):
+    """Objects in memory that agree with the store: the API server's watch cache."""
+
+    async def current(self) -> int | None:
+        """Wait until the cache holds the store's current revision and return it.
+
+        None if the cache cannot serve now (not loaded yet, or reloading); read the store.
+        Reads that follow without a checkpoint see exactly that revision.
+        """
+        ...
+
+    def get(self, key: str) -> Stored | None:
+        """The object under a resource's `key`, if any."""
+        ...
+
+    def list(self, prefix: str) -> list[Stored]:
+        """The objects under a resource's key `prefix`, in key order."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Where:
     """The tenant (or `all`) and namespace (or None: all) a request addresses."""
 
@@ -88,7 +132,7 @@ class ListOptions:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ListResult:
-    items: list[Obj]
+    items: list[Stored]
     resource_version: int
     continue_token: str
 
@@ -203,6 +247,23 @@ def _check_list_options(options: ListOptions) -> None:
         raise errors.Invalid.for_object("ListOptions", "", problems, group="meta.k8s.io")
 
 
+def _page(entries: list[Stored], matcher: Matcher, limit: int, revision: int) -> ListResult:
+    """A list from the cache's `entries` at `revision`, paged as the store pages it."""
+    if matcher.everything:
+        items = entries[:limit] if limit else entries
+    else:
+        items = []
+        for stored in entries:
+            if matcher.matches(stored.object()):
+                items.append(stored)
+                if len(items) == limit:
+                    break
+    token = ""
+    if limit and len(items) == limit and items[-1] is not entries[-1]:
+        token = encode_continue(revision, items[-1].key + "\x00")
+    return ListResult(items=items, resource_version=revision, continue_token=token)
+
+
 def _parse_rv(value: str, *, what: str = "resourceVersion") -> int:
     try:
         revision = int(value)
@@ -214,18 +275,24 @@ def _parse_rv(value: str, *, what: str = "resourceVersion") -> int:
 
 
 class Rest:
-    """Kubernetes REST operations for every resource in `registry`, on one store."""
+    """Kubernetes REST operations for every resource in `registry`, on one store.
+
+    Reads of the present come from `cache` once it holds the store's current revision,
+    and from the store otherwise (before the cache is loaded, or while it reloads).
+    """
 
     def __init__(
         self,
         backend: storage.Backend,
         *,
         registry: resources.Registry,
+        cache: Cache | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         service_cidr: str = "10.96.0.0/16",
     ) -> None:
         self.backend = backend
         self.registry = registry
+        self.cache = cache
         self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
         self._service_network = ipaddress.ip_network(service_cidr)
 
@@ -239,11 +306,17 @@ class Rest:
     async def get(
         self, resource: resources.Resource, where: Where, name: str, *, resource_version: str = ""
     ) -> Obj:
+        stored = await self.read(resource, where, name, resource_version=resource_version)
+        return stored.object()
+
+    async def read(
+        self, resource: resources.Resource, where: Where, name: str, *, resource_version: str = ""
+    ) -> Stored:
+        """The object as a GET sends it; every resourceVersion is served the present."""
         key = self._key(resource, where, name)
         if resource_version not in ("", "0"):
             await self._wait_for(_parse_rv(resource_version))
-        kv = await self._read(resource, key, name)
-        return decode(kv)
+        return await self._read(resource, key, name)
 
     async def list(
         self, resource: resources.Resource, where: Where, options: ListOptions
@@ -263,7 +336,12 @@ class Rest:
             await self._wait_for(_parse_rv(options.resource_version))
         if options.limit < 0:
             raise errors.BadRequest(f"invalid limit: {options.limit}")
-        items: list[Obj] = []
+        if revision is None and self.cache is not None:
+            # The present (any version, or not older than one the store has reached).
+            current = await self.cache.current()
+            if current is not None:
+                return _page(self.cache.list(prefix), matcher, options.limit, current)
+        items: list[Stored] = []
         more = False
         while True:
             # Without selectors a page of the store is a page of the answer; with them,
@@ -284,10 +362,13 @@ class Rest:
                 ) from None
             revision = page.revision
             for index, kv in enumerate(page.items):
-                obj = decode(kv)
-                if not matcher.everything and not matcher.matches(obj):
-                    continue
-                items.append(obj)
+                if matcher.everything:
+                    items.append(Stored.of(kv))
+                else:
+                    obj = decode(kv)
+                    if not matcher.matches(obj):
+                        continue
+                    items.append(Stored.of_object(kv.key, obj))
                 if options.limit and len(items) == options.limit:
                     start = kv.key + "\x00"
                     more = index + 1 < len(page.items) or page.continue_key is not None
@@ -321,7 +402,9 @@ class Rest:
         body: Obj,
         *,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> Obj:
+        """Create an object; `manager` (None: an internal write) comes to own its fields."""
         self._check_type(resource, body)
         meta = body.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -360,6 +443,15 @@ class Rest:
         defaults.apply_defaults(resource.group, resource.kind, obj)
         if status is not None:
             obj["status"] = status
+        if manager is not None:
+            obj = managed.update(
+                None,
+                obj,
+                manager=manager,
+                now=meta["creationTimestamp"],
+                separate_status="status" in resource.subresources,
+            )
+            meta = obj["metadata"]
         generate = not meta.get("name")
         for _attempt in range(_GENERATE_NAME_ATTEMPTS if generate else 1):
             if generate:
@@ -397,6 +489,7 @@ class Rest:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> Obj:
         self._check_type(resource, body)
         meta = body.get("metadata")
@@ -412,7 +505,8 @@ class Rest:
         expected = _parse_rv(precondition) if precondition else None
 
         def change(current: Obj) -> Obj:
-            return self._merge_update(resource, current, body, subresource=subresource)
+            new = self._merge_update(resource, current, body, subresource=subresource)
+            return self._track(resource, current, new, manager=manager, subresource=subresource)
 
         return await self._guaranteed_update(
             resource, where, name, change, expected=expected, dry_run=dry_run
@@ -428,6 +522,7 @@ class Rest:
         content_type: str,
         subresource: str | None = None,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> Obj:
         expected: int | None = None
         if isinstance(patch, dict):
@@ -447,11 +542,93 @@ class Rest:
             patched_rv = patched_meta.get("resourceVersion")
             if patched_rv and str(patched_rv) != current["metadata"]["resourceVersion"]:
                 raise errors.Conflict.for_resource(resource.plural, name, group=resource.group)
-            return self._merge_update(resource, current, patched, subresource=subresource)
+            new = self._merge_update(resource, current, patched, subresource=subresource)
+            return self._track(resource, current, new, manager=manager, subresource=subresource)
 
         return await self._guaranteed_update(
             resource, where, name, change, expected=expected, dry_run=dry_run
         )
+
+    async def apply(
+        self,
+        resource: resources.Resource,
+        where: Where,
+        name: str,
+        applied: Any,
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> tuple[Obj, bool]:
+        """Server-side apply by `manager`; return the object and whether it was created.
+
+        An apply to a missing object creates it. Conflicts with other managers' fields are
+        409s unless `force`.
+        """
+        if not isinstance(applied, dict):
+            raise errors.BadRequest("an apply patch must be an object")
+        api_version = applied.get("apiVersion")
+        if isinstance(api_version, str) and api_version and api_version != resource.api_version:
+            raise errors.BadRequest(
+                "Incorrect version specified in apply patch. Specified patch version: "
+                f"{api_version}, expected: {resource.api_version}"
+            )
+        kind = applied.get("kind")
+        if isinstance(kind, str) and kind and kind != resource.kind:
+            raise errors.BadRequest(
+                f"the kind in the data ({kind}) does not match the expected kind ({resource.kind})"
+            )
+        meta = applied.get("metadata")
+        if meta is not None and not isinstance(meta, dict):
+            raise errors.BadRequest("metadata must be an object")
+        meta = meta or {}
+        if meta.get("name", name) != name:
+            raise errors.BadRequest(
+                f"the name of the object ({meta.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        self._check_placement(resource, where, meta)
+        precondition = meta.get("resourceVersion") or None
+        expected = _parse_rv(str(precondition)) if precondition else None
+
+        def merged_into(live: Obj | None) -> Obj:
+            return managed.apply(
+                live,
+                applied,
+                manager=manager,
+                force=force,
+                now=now_rfc3339(self._clock),
+                subresource=subresource or "",
+                separate_status="status" in resource.subresources,
+            )
+
+        def change(current: Obj) -> Obj:
+            merged = merged_into(current)
+            new = self._merge_update(resource, current, merged, subresource=subresource)
+            fields = merged["metadata"].get("managedFields")
+            if fields is None:
+                new["metadata"].pop("managedFields", None)
+            else:
+                new["metadata"]["managedFields"] = fields
+            return new
+
+        while True:
+            try:
+                updated = await self._guaranteed_update(
+                    resource, where, name, change, expected=expected, dry_run=dry_run
+                )
+            except errors.NotFound:
+                if subresource:
+                    raise
+            else:
+                return updated, False
+            body = merged_into(None)
+            body["metadata"]["name"] = name
+            try:
+                return await self.create(resource, where, body, dry_run=dry_run), True
+            except errors.AlreadyExists:
+                continue  # created meanwhile: apply to it
 
     def _apply_patch(
         self, resource: resources.Resource, current: Obj, patch: Any, content_type: str
@@ -464,10 +641,7 @@ class Rest:
             raise errors.BadRequest("a merge patch must be a JSON object")
         if content_type == "application/merge-patch+json":
             return patching.merge_patch(current, patch)
-        if content_type in (
-            "application/strategic-merge-patch+json",
-            "application/apply-patch+yaml",
-        ):
+        if content_type == "application/strategic-merge-patch+json":
             definition = schema.definition_for(resource.group, resource.version, resource.kind)
             return patching.strategic_merge_patch(current, patch, definition)
         raise errors.UnsupportedMediaType(f"the media type {content_type!r} is not supported")
@@ -485,11 +659,11 @@ class Rest:
         """Read, change, compare-and-swap; retry on a lost race unless a version was named."""
         key = self._key(resource, where, name)
         while True:
-            kv = await self._read(resource, key, name)
-            if expected is not None and expected != kv.mod_revision:
+            stored = await self._read(resource, key, name)
+            if expected is not None and expected != stored.revision:
                 raise errors.Conflict.for_resource(resource.plural, name, group=resource.group)
-            current = decode(kv)
-            new = change(copy.deepcopy(current))
+            current = stored.object()
+            new = change(stored.object())
             self._validate(resource, new, current)
             if new == current:
                 return current
@@ -506,7 +680,7 @@ class Rest:
             ):
                 # The last finalizer is gone: the object goes away now.
                 try:
-                    await self.backend.delete(key, expected_revision=kv.mod_revision)
+                    await self.backend.delete(key, expected_revision=stored.revision)
                 except storage.Conflict:
                     if expected is not None:
                         raise errors.Conflict.for_resource(
@@ -518,8 +692,8 @@ class Rest:
                 await self._after_delete(resource, new)
                 return new
             try:
-                stored = await self.backend.update(
-                    key, encode(new), expected_revision=kv.mod_revision
+                written = await self.backend.update(
+                    key, encode(new), expected_revision=stored.revision
                 )
             except (storage.Conflict, storage.NotFound):
                 if expected is not None:
@@ -527,7 +701,7 @@ class Rest:
                         resource.plural, name, group=resource.group
                     ) from None
                 continue
-            meta["resourceVersion"] = str(stored.mod_revision)
+            meta["resourceVersion"] = str(written.mod_revision)
             return new
 
     def _merge_update(
@@ -595,6 +769,33 @@ class Rest:
                 )
         return new
 
+    def _track(
+        self,
+        resource: resources.Resource,
+        current: Obj,
+        new: Obj,
+        *,
+        manager: str | None,
+        subresource: str | None,
+    ) -> Obj:
+        """`new` with managedFields that record this write by `manager`.
+
+        Without a manager (the server's own writes) the live entries stay as they are.
+        """
+        if manager is None:
+            fields = current["metadata"].get("managedFields")
+            if fields is not None and subresource is None:
+                new["metadata"].setdefault("managedFields", fields)
+            return new
+        return managed.update(
+            current,
+            new,
+            manager=manager,
+            now=now_rfc3339(self._clock),
+            subresource=subresource or "",
+            separate_status="status" in resource.subresources,
+        )
+
     async def delete(
         self,
         resource: resources.Resource,
@@ -605,8 +806,8 @@ class Rest:
         """Delete now, or mark for deletion; return the object and whether it is gone."""
         key = self._key(resource, where, name)
         while True:
-            kv = await self._read(resource, key, name)
-            current = decode(kv)
+            stored = await self._read(resource, key, name)
+            current = stored.object()
             meta = current["metadata"]
             if options.precondition_uid and options.precondition_uid != meta.get("uid"):
                 raise errors.Conflict.for_resource(
@@ -642,15 +843,15 @@ class Rest:
                 if pending == current:
                     return current, False
                 try:
-                    stored = await self.backend.update(
-                        key, encode(pending), expected_revision=kv.mod_revision
+                    written = await self.backend.update(
+                        key, encode(pending), expected_revision=stored.revision
                     )
                 except (storage.Conflict, storage.NotFound):
                     continue
-                pending["metadata"]["resourceVersion"] = str(stored.mod_revision)
+                pending["metadata"]["resourceVersion"] = str(written.mod_revision)
                 return pending, False
             try:
-                await self.backend.delete(key, expected_revision=kv.mod_revision)
+                await self.backend.delete(key, expected_revision=stored.revision)
             except (storage.Conflict, storage.NotFound):
                 continue
             await self._after_delete(resource, current)
@@ -704,15 +905,15 @@ class Rest:
         options: DeleteOptions,
     ) -> ListResult:
         listed = await self.list(resource, where, list_options)
-        deleted: list[Obj] = []
-        for obj in listed.items:
-            meta = obj["metadata"]
+        deleted: list[Stored] = []
+        for stored in listed.items:
+            meta = stored.object()["metadata"]
             target = Where(tenant=meta.get("tenant", where.tenant), namespace=meta.get("namespace"))
             try:
                 obj, _gone = await self.delete(resource, target, meta["name"], options)
             except errors.NotFound:
                 continue
-            deleted.append(obj)
+            deleted.append(Stored.of_object(stored.key, obj))
         return dataclasses.replace(listed, items=deleted)
 
     # Pods' binding subresource
@@ -826,20 +1027,25 @@ class Rest:
                     "being terminated",
                 )
 
-    async def _read(self, resource: resources.Resource, key: str, name: str) -> storage.KeyValue:
+    async def _read(self, resource: resources.Resource, key: str, name: str) -> Stored:
         """The stored object, or 404 in kube-apiserver's words."""
-        try:
-            return await self.backend.get(key)
-        except storage.NotFound:
-            raise errors.NotFound.for_resource(
-                resource.plural, name, group=resource.group
-            ) from None
+        stored = await self._stored(key)
+        if stored is None:
+            raise errors.NotFound.for_resource(resource.plural, name, group=resource.group)
+        return stored
 
-    async def _lookup(self, key: str) -> Obj | None:
+    async def _stored(self, key: str) -> Stored | None:
+        """The object under `key` now."""
+        if self.cache is not None and await self.cache.current() is not None:
+            return self.cache.get(key)
         try:
-            return decode(await self.backend.get(key))
+            return Stored.of(await self.backend.get(key))
         except storage.NotFound:
             return None
+
+    async def _lookup(self, key: str) -> Obj | None:
+        stored = await self._stored(key)
+        return None if stored is None else stored.object()
 
     async def _tenant_terminating(self, obj: Obj) -> bool:
         tenant_name = obj["metadata"].get("tenant")

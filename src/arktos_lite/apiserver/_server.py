@@ -70,8 +70,8 @@ class APIServer:
     ) -> None:
         self._options = options
         self.registry = registry or resources.Registry()
-        self.rest = rest.Rest(backend, registry=self.registry)
         self.watch_cache = watching.WatchCache(backend, self.registry)
+        self.rest = rest.Rest(backend, registry=self.registry, cache=self.watch_cache)
         self.api = http.Api(
             rest_api=self.rest,
             watch_cache=self.watch_cache,
@@ -110,16 +110,14 @@ class APIServer:
         served = trio.Event()
         async with trio.open_nursery() as nursery:
             await nursery.start(self.watch_cache.run)
-            async with trio.open_nursery() as watches:
-                self.api.nursery = watches
-                addresses = await nursery.start(self._serve, served)
-                bound = self._bound(addresses)
-                await publish_api_service(self.rest, host=self._options.host, port=bound.port)
-                logger.info("API server listening on %s", ", ".join(addresses))
-                task_status.started(bound)
-                await self._stopping.wait()
-                # Watches end first, so their connections can close within the grace period.
-                watches.cancel_scope.cancel()
+            addresses = await nursery.start(self._serve, served)
+            bound = self._bound(addresses)
+            await publish_api_service(self.rest, host=self._options.host, port=bound.port)
+            logger.info("API server listening on %s", ", ".join(addresses))
+            task_status.started(bound)
+            await self._stopping.wait()
+            # Watches end first, so their connections can close within the grace period.
+            self.watch_cache.end_watches()
             await served.wait()
             nursery.cancel_scope.cancel()
         logger.info("API server stopped")

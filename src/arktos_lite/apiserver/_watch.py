@@ -1,10 +1,18 @@
-"""The watch cache: one store watch per resource, fanned out to every HTTP watcher.
+"""The watch cache: every object of the store in memory, and each resource's recent changes.
 
-Each `Hub` follows one resource's key prefix in the store, decodes every event once and
-keeps the most recent ones in a ring, so a watcher that resumes from a recent
-resourceVersion is served from memory. A watcher from an older version gets a store
-watch of its own (which replays history, or fails with 410 once compacted). A watcher
-that falls too far behind is cut off and resumes from its last version, as clients do.
+One store watch over the whole key space keeps it current. Every revision is the change of
+one key and every change passes through that watch, so the cache knows exactly which
+revision it holds: a read first waits until the cache has reached the store's current
+revision (a consistent read, as Kubernetes serves them from its watch cache), then answers
+from memory. Objects are kept as the JSON a read sends, so a GET or a list encodes nothing.
+
+Each `Hub` holds one resource: its objects in key order and a log of its recent changes
+that every watcher of the resource reads from, so a change is decoded and encoded once
+whatever the number of watchers, and writers never wait for a watcher. The log is bounded:
+a watcher that falls more than `LOG_SIZE` changes behind is cut off (`TooSlow`) and resumes
+from its last version, as clients do. A watcher from a version older than the log gets a
+store watch of its own (which replays history, or fails with 410 once compacted). Waiting
+watchers hold no timers: every `TICK` the cache wakes them to look at their deadlines.
 
 Selector semantics follow Kubernetes: an object that starts matching arrives as ADDED,
 one that stops matching leaves as DELETED.
@@ -12,16 +20,14 @@ one that stops matching leaves as DELETED.
 
 from __future__ import annotations
 
-import collections
+import bisect
 import contextlib
 import dataclasses
 import logging
-import math
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, NoReturn, Protocol
 
 import trio
-import trio.lowlevel
 
 from arktos_lite import storage
 from arktos_lite.api import _resources as resources
@@ -31,214 +37,338 @@ logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
-RING_SIZE = 2048
-SUBSCRIBER_BUFFER = 4096
+# Changes of one resource a watcher may lag behind before it is cut off.
+LOG_SIZE = 2048
+# Waiting watchers look at their deadlines (timeoutSeconds, bookmarks) this often: a timer
+# of their own on every wait would cost each event more than sending it.
+TICK = 0.25
 
-
-class _Change:
-    """A store event of one resource, decoded at most once, shared by every watcher."""
-
-    __slots__ = ("_event", "_object", "_previous", "key", "revision")
-
-    def __init__(self, event: storage.Event) -> None:
-        self._event = event
-        self.key = event.kv.key
-        self.revision = event.revision
-        self._object: Obj | None = None
-        self._previous: Obj | None = None
-
-    @property
-    def kind(self) -> str:
-        if self._event.type is storage.EventType.DELETE:
-            return "DELETED"
-        return "MODIFIED" if self._event.prev_kv is not None else "ADDED"
-
-    @property
-    def object(self) -> Obj:
-        """The object after the change; for a delete, the last state at the delete's revision."""
-        if self._object is None:
-            event = self._event
-            if event.type is storage.EventType.DELETE:
-                assert event.prev_kv is not None
-                self._object = rest.decode(event.prev_kv)
-                self._object["metadata"]["resourceVersion"] = str(event.revision)
-            else:
-                self._object = rest.decode(event.kv)
-        return self._object
-
-    @property
-    def previous(self) -> Obj | None:
-        if self._previous is None and self._event.prev_kv is not None:
-            self._previous = rest.decode(self._event.prev_kv)
-        return self._previous
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class WatchEvent:
-    type: str
-    object: Obj
+ADDED = "ADDED"
+MODIFIED = "MODIFIED"
+DELETED = "DELETED"
 
 
 class TooSlow(Exception):
-    """The watcher fell behind its buffer; it should resume from its last version."""
+    """The watcher fell behind the log; it should resume from its last version."""
 
 
-class _Subscriber:
-    def __init__(self, prefix: str, matcher: rest.Matcher, after: int) -> None:
-        self.prefix = prefix
-        self.matcher = matcher
-        # A watch from a future version starts there, not at the store's present.
-        self.after = after
-        self.send, self.receive = trio.open_memory_channel[_Change](SUBSCRIBER_BUFFER)
-        self.too_slow = False
+def line(kind: str, stored: rest.Stored) -> bytes:
+    """The watch event `{"type": kind, "object": ...}` and its newline, as orjson writes it."""
+    return b'{"type":"' + kind.encode() + b'","object":' + stored.json + b"}\n"
 
-    def offer(self, change: _Change) -> None:
-        if self.too_slow or change.revision <= self.after or not change.key.startswith(self.prefix):
-            return
-        try:
-            self.send.send_nowait(change)
-        except trio.WouldBlock:
-            self.too_slow = True
-            self.send.close()
+
+class Change:
+    """A change of one object, shared by every watcher; decoded only if a selector asks."""
+
+    __slots__ = (
+        "_line",
+        "_object",
+        "_previous_object",
+        "key",
+        "previous",
+        "revision",
+        "stored",
+        "type",
+    )
+
+    def __init__(self, type: str, stored: rest.Stored, previous: rest.Stored | None) -> None:
+        self.type = type
+        # After the change; for a delete, the last state at the delete's revision.
+        self.stored = stored
+        self.previous = previous
+        self.key = stored.key
+        self.revision = stored.revision
+        self._object: Obj | None = None
+        self._previous_object: Obj | None = None
+        self._line: bytes | None = None
+
+    @property
+    def line(self) -> bytes:
+        """The event line of this change as it is, for watchers without selectors."""
+        if self._line is None:
+            self._line = line(self.type, self.stored)
+        return self._line
+
+    @property
+    def object(self) -> Obj:
+        if self._object is None:
+            self._object = self.stored.object()
+        return self._object
+
+    @property
+    def previous_object(self) -> Obj | None:
+        if self._previous_object is None and self.previous is not None:
+            self._previous_object = self.previous.object()
+        return self._previous_object
+
+
+def _change(event: storage.Event, previous: rest.Stored | None) -> Change:
+    if event.type is storage.EventType.DELETE:
+        assert event.prev_kv is not None
+        last = dataclasses.replace(event.prev_kv, mod_revision=event.revision)
+        return Change(DELETED, rest.Stored.of(last), previous)
+    return Change(ADDED if event.prev_kv is None else MODIFIED, rest.Stored.of(event.kv), previous)
+
+
+def event_for(change: Change, matcher: rest.Matcher) -> tuple[str, rest.Stored] | None:
+    """The event type and object a watcher with `matcher` sees, or None if none."""
+    if matcher.everything:
+        return change.type, change.stored
+    deleted = change.type == DELETED
+    now = not deleted and matcher.matches(change.object)
+    previous = change.previous_object
+    before = previous is not None and matcher.matches(previous)
+    if deleted:
+        return (DELETED, change.stored) if before else None
+    if now and before:
+        return MODIFIED, change.stored
+    if now:
+        return ADDED, change.stored
+    if before:
+        return DELETED, change.stored
+    return None
+
+
+class Feed(Protocol):
+    async def next(self, until: float) -> Sequence[Change]:
+        """The next changes under the watched prefix, in revision order; waits for one.
+
+        Returns nothing once trio's clock passes `until` (give or take `TICK`) or the
+        watches end. Raises `TooSlow` if the watcher fell behind and must resume.
+        """
+        ...
 
 
 class Hub:
-    """Follows one resource in the store and fans its events out."""
+    """One resource's objects in key order and the log of its recent changes."""
 
-    def __init__(self, backend: storage.Backend, resource: resources.Resource) -> None:
-        self._backend = backend
+    def __init__(self, resource: resources.Resource) -> None:
         self.resource = resource
-        self._ring: collections.deque[_Change] = collections.deque(maxlen=RING_SIZE)
-        # Every change of this resource after `floor` is in the ring or still to come.
-        self.floor = math.inf
-        self._subscribers: set[_Subscriber] = set()
+        self._objects: dict[str, rest.Stored] = {}
+        self._keys: list[str] = []
+        self._log: list[Change] = []
+        # The position of `_log[0]` among every change since the last reset.
+        self._first = 0
+        # Every change after this revision is in the log or still to come.
+        self._floor = 0
+        self._changed = trio.Event()
+        # Bumped by `reset`: subscriptions of an older generation are over.
+        self._generation = 0
 
-    async def run(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> NoReturn:
+    def reset(self, items: Iterable[rest.Stored], revision: int) -> None:
+        self._objects = {stored.key: stored for stored in items}
+        self._keys = sorted(self._objects)
+        self._log = []
+        self._first = 0
+        self._floor = revision
+        self._generation += 1
+        self._wake()
+
+    def apply(self, event: storage.Event) -> None:
+        key = event.kv.key
+        previous = self._objects.get(key)
+        change = _change(event, previous)
+        if change.type == DELETED:
+            if self._objects.pop(key, None) is not None:
+                del self._keys[bisect.bisect_left(self._keys, key)]
+        else:
+            if previous is None:
+                bisect.insort(self._keys, key)
+            self._objects[key] = change.stored
+        log = self._log
+        log.append(change)
+        if len(log) >= 2 * LOG_SIZE:
+            dropped = len(log) - LOG_SIZE
+            self._floor = log[dropped - 1].revision
+            del log[:dropped]
+            self._first += dropped
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def tick(self) -> None:
+        """Let waiting watchers look at the time."""
+        if self._changed.statistics().tasks_waiting:
+            self._wake()
+
+    def get(self, key: str) -> rest.Stored | None:
+        return self._objects.get(key)
+
+    def list(self, prefix: str) -> list[rest.Stored]:
+        keys = self._keys
+        start = bisect.bisect_left(keys, prefix)
+        end = storage.prefix_end(prefix)
+        stop = len(keys) if end is None else bisect.bisect_left(keys, end, lo=start)
+        objects = self._objects
+        return [objects[key] for key in keys[start:stop]]
+
+    def subscribe(self, cache: WatchCache, prefix: str, after: int) -> _Subscription | None:
+        """A feed of every change under `prefix` after revision `after`; None if too old."""
+        if after < self._floor:
+            return None
+        index = bisect.bisect_right(self._log, after, key=lambda change: change.revision)
+        return _Subscription(cache, self, prefix, after, self._first + index)
+
+
+class _Subscription:
+    """A watcher's place in its hub's log."""
+
+    def __init__(self, cache: WatchCache, hub: Hub, prefix: str, after: int, position: int) -> None:
+        self._cache = cache
+        self._hub = hub
+        self._prefix = prefix
+        # A watch from a future version starts there, not at the store's present.
+        self._after = after
+        self._position = position
+        self._generation = hub._generation
+
+    async def next(self, until: float) -> list[Change]:
+        hub = self._hub
+        while True:
+            if self._generation != hub._generation or self._position < hub._first:
+                raise TooSlow
+            end = hub._first + len(hub._log)
+            if self._position < end:
+                changes = hub._log[self._position - hub._first :]
+                self._position = end
+                prefix, after = self._prefix, self._after
+                mine = [c for c in changes if c.revision > after and c.key.startswith(prefix)]
+                if mine:
+                    return mine
+            if self._cache.ended or trio.current_time() >= until:
+                return []
+            await hub._changed.wait()
+
+
+class _StoreFeed:
+    """Changes from a store watch of their own, for watchers older than the log."""
+
+    def __init__(self, events: AsyncIterator[storage.Event]) -> None:
+        self._events = events
+
+    async def next(self, until: float) -> list[Change]:
+        # Rare enough to afford a timer; returning every tick lets the watcher see `ended`.
+        with trio.move_on_at(min(until, trio.current_time() + TICK)) as waiting:
+            try:
+                event = await anext(self._events)
+            except storage.WatchOverflow:
+                raise TooSlow from None
+        if waiting.cancelled_caught:
+            return []
+        previous = None if event.prev_kv is None else rest.Stored.of(event.prev_kv)
+        return [_change(event, previous)]
+
+
+class WatchCache:
+    """The `rest.Cache` of one API server: every resource's hub, fed by one store watch."""
+
+    def __init__(self, backend: storage.Backend, registry: resources.Registry) -> None:
+        self._backend = backend
+        self._hubs = {resource: Hub(resource) for resource in registry}
+        self._by_plural = {resource.plural: hub for resource, hub in self._hubs.items()}
+        # The revision the cache holds, valid while `_live`.
+        self.revision = 0
+        self._live = False
+        self._advanced = trio.Event()
+        # Set once the server stops: every watch ends.
+        self.ended = False
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._tick)
+            await self._follow(task_status)
+
+    def end_watches(self) -> None:
+        """End every watch, now and from now on: the server is stopping."""
+        self.ended = True
+        for hub in self._hubs.values():
+            hub.tick()
+
+    async def _tick(self) -> NoReturn:
+        while True:
+            await trio.sleep(TICK)
+            for hub in self._hubs.values():
+                hub.tick()
+
+    async def _follow(self, task_status: trio.TaskStatus[None]) -> NoReturn:
         started = False
         while True:
-            start = await self._backend.current_revision()
             try:
-                async with self._backend.watch(
-                    self.resource.prefix(), from_revision=start + 1
-                ) as events:
-                    self._ring.clear()
-                    self.floor = start
+                page = await self._backend.list("")
+                self._load(page)
+                async with self._backend.watch("", from_revision=page.revision + 1) as events:
+                    self._live = True
                     if not started:
                         task_status.started()
                         started = True
                     async for event in events:
-                        self._publish(_Change(event))
-            except storage.WatchOverflow:
-                logger.warning(
-                    "watch cache of %s fell behind; restarting it", self.resource.qualified
-                )
-            self.floor = math.inf
-            for subscriber in self._subscribers:
-                subscriber.too_slow = True
-                subscriber.send.close()
-            self._subscribers.clear()
+                        hub = self._hub_of(event.kv.key)
+                        if hub is not None:
+                            hub.apply(event)
+                        self.revision = event.revision
+                        self._advanced.set()
+                        self._advanced = trio.Event()
+            except (storage.WatchOverflow, storage.Compacted):
+                logger.warning("the watch cache fell behind the store; reloading it")
+            self._live = False
+            # Readers waiting for it go to the store.
+            self._advanced.set()
+            self._advanced = trio.Event()
             await trio.lowlevel.checkpoint()
 
-    def _publish(self, change: _Change) -> None:
-        if len(self._ring) == self._ring.maxlen:
-            self.floor = self._ring[0].revision
-        self._ring.append(change)
-        for subscriber in self._subscribers:
-            subscriber.offer(change)
+    def _load(self, page: storage.Page) -> None:
+        items: dict[Hub, list[rest.Stored]] = {hub: [] for hub in self._hubs.values()}
+        for kv in page.items:
+            hub = self._hub_of(kv.key)
+            if hub is not None:
+                items[hub].append(rest.Stored.of(kv))
+        for hub, stored in items.items():
+            hub.reset(stored, page.revision)
+        self.revision = page.revision
 
-    def subscribe(self, prefix: str, matcher: rest.Matcher, after: int) -> _Subscriber | None:
-        """A subscriber to every change after revision `after`, or None if that is too old."""
-        if after < self.floor:
+    def _hub_of(self, key: str) -> Hub | None:
+        """The hub of a key `/registry/{plural}/...`; None for keys of no resource."""
+        parts = key.split("/", 3)
+        if len(parts) < 4 or parts[0] or parts[1] != "registry":
             return None
-        subscriber = _Subscriber(prefix, matcher, after)
-        for change in self._ring:
-            subscriber.offer(change)
-        self._subscribers.add(subscriber)
-        return subscriber
+        return self._by_plural.get(parts[2])
 
-    def unsubscribe(self, subscriber: _Subscriber) -> None:
-        self._subscribers.discard(subscriber)
+    # Reads (`rest.Cache`)
 
+    async def current(self) -> int | None:
+        if not self._live:
+            return None
+        target = await self._backend.current_revision()
+        while self.revision < target:
+            await self._advanced.wait()
+            if not self._live:
+                return None
+        return self.revision
 
-class WatchCache:
-    """A hub per resource, started with the API server."""
+    def get(self, key: str) -> rest.Stored | None:
+        hub = self._hub_of(key)
+        return None if hub is None else hub.get(key)
 
-    def __init__(self, backend: storage.Backend, registry: resources.Registry) -> None:
-        self._backend = backend
-        self._hubs = {resource: Hub(backend, resource) for resource in registry}
+    def list(self, prefix: str) -> list[rest.Stored]:
+        hub = self._hub_of(prefix)
+        return [] if hub is None else hub.list(prefix)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            for hub in self._hubs.values():
-                await nursery.start(hub.run)
-            task_status.started()
+    # Watches
 
     @contextlib.asynccontextmanager
     async def watch(
-        self,
-        resource: resources.Resource,
-        *,
-        prefix: str,
-        matcher: rest.Matcher,
-        after: int,
-    ) -> AsyncIterator[AsyncIterator[tuple[_Change, WatchEvent | None]]]:
-        """Changes after revision `after` under `prefix`, each with the event to send.
+        self, resource: resources.Resource, *, prefix: str, after: int
+    ) -> AsyncIterator[Feed]:
+        """Every change under `prefix` after revision `after`.
 
-        The event is None when the change does not concern this watcher (its selectors
-        exclude the object before and after); callers still learn the revision.
         Raises `storage.Compacted` if `after` is no longer in the store's history.
         """
-        hub = self._hubs[resource]
-        subscriber = hub.subscribe(prefix, matcher, after)
-        if subscriber is not None:
-            try:
-                async with contextlib.aclosing(
-                    _translate(subscriber.receive, matcher, lambda: subscriber.too_slow)
-                ) as translated:
-                    yield translated
-            finally:
-                hub.unsubscribe(subscriber)
-            return
-        async with (
-            self._backend.watch(prefix, from_revision=after + 1) as events,
-            contextlib.aclosing(_changes(events)) as changes,
-            contextlib.aclosing(_translate(changes, matcher, lambda: False)) as translated,
-        ):
-            yield translated
-
-
-async def _changes(events: AsyncIterator[storage.Event]) -> AsyncGenerator[_Change, None]:
-    try:
-        async for event in events:
-            yield _Change(event)
-    except storage.WatchOverflow:
-        raise TooSlow from None
-
-
-async def _translate(
-    changes: AsyncIterator[_Change], matcher: rest.Matcher, too_slow: Any
-) -> AsyncGenerator[tuple[_Change, WatchEvent | None], None]:
-    async for change in changes:
-        yield change, _event_for(change, matcher)
-    if too_slow():
-        raise TooSlow
-
-
-def _event_for(change: _Change, matcher: rest.Matcher) -> WatchEvent | None:
-    kind = change.kind
-    if matcher.everything:
-        return WatchEvent(kind, change.object)
-    now = kind != "DELETED" and matcher.matches(change.object)
-    previous = change.previous
-    before = previous is not None and matcher.matches(previous)
-    if kind == "DELETED":
-        return WatchEvent("DELETED", change.object) if before else None
-    if now and before:
-        return WatchEvent("MODIFIED", change.object)
-    if now:
-        return WatchEvent("ADDED", change.object)
-    if before:
-        return WatchEvent("DELETED", change.object)
-    return None
+        if self._live:
+            subscription = self._hubs[resource].subscribe(self, prefix, after)
+            if subscription is not None:
+                yield subscription
+                return
+        async with self._backend.watch(prefix, from_revision=after + 1) as events:
+            yield _StoreFeed(events)
