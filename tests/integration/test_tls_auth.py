@@ -22,6 +22,7 @@ import quart
 import quart_trio
 import trio
 
+from arktos_lite import client as client_
 from arktos_lite.apiserver import _authn as authn, _kubeconfig as kubeconfig, _pki as pki_
 
 Scope = dict[str, Any]
@@ -159,7 +160,7 @@ async def test_admin_token_over_tls_with_the_kubeconfig_ca(
 ) -> None:
     path = tmp_path / "kubeconfig"
     kubeconfig.write_kubeconfig(path, server=server, pki=pki)
-    config = kubeconfig.read_kubeconfig(path)
+    config = client_.load_kubeconfig(path)
     assert config.ca_data is not None
     assert config.token is not None
     async with httpx.AsyncClient(verify=_context(config.ca_data)) as client:

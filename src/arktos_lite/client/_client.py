@@ -70,6 +70,8 @@ class _Shared:
     attempts: int
     timeout: float
     rng: random.Random
+    # httpcore's per-request options; `sni_hostname` is kubectl's tls-server-name.
+    extensions: Mapping[str, str]
 
 
 class Client:
@@ -130,6 +132,11 @@ class Client:
             attempts=max(1, retries),
             timeout=timeout,
             rng=random.Random(),
+            extensions=(
+                {"sni_hostname": config.tls_server_name}
+                if config.tls and config.tls_server_name
+                else {}
+            ),
         )
         self._owner = True
 
@@ -579,6 +586,7 @@ class Client:
                 content=content,
                 headers=headers,
                 timeout=timeouts if timeouts is not None else httpx.USE_CLIENT_DEFAULT,
+                extensions=shared.extensions,
             )
             started = trio.current_time()
             try:

@@ -3,10 +3,11 @@
 `Config` is a plain value: where the server is, the credentials, the CA to trust and the
 default tenant. `load_kubeconfig` resolves a kubeconfig file the way kubectl does: the
 current context or a named one, the `*-data` or file forms (a relative path is relative to
-the kubeconfig that names it), `token` or `tokenFile`, `insecure-skip-tls-verify`, plus
-Arktos's optional `tenant` of a context. Inline data stays in memory: nothing is written
-to disk. Every problem with a file is a `KubeconfigError` that names the file and what to
-fix.
+the kubeconfig that names it), `token` or `tokenFile`, `insecure-skip-tls-verify`,
+`tls-server-name`, plus Arktos's optional `tenant` of a context. Inline data stays in
+memory: nothing is written to disk. Every problem with a file is a `KubeconfigError` that
+names the file and what to fix. A context's `namespace` is not read: every request of the
+client names its namespace.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Config:
     `tenant` is the tenant requests address by default; None leaves it to the server (the
     caller's own tenant, through Kubernetes' short paths). A client certificate comes from
     files (`cert_file`, `key_file`) or from PEM bytes (`cert_data`, `key_data`).
+    `tls_server_name`, as kubectl's `tls-server-name`, is the name sent in TLS SNI and
+    checked against the server's certificate instead of the host of `server`.
     """
 
     server: str
@@ -46,6 +49,7 @@ class Config:
     tenant: str | None = None
     cert_data: bytes | None = None
     key_data: bytes | None = dataclasses.field(default=None, repr=False)
+    tls_server_name: str | None = None
 
     def __post_init__(self) -> None:
         scheme = self.server.split("://", 1)[0].lower() if "://" in self.server else ""
@@ -156,6 +160,7 @@ class _Reader:
                 tenant=self._string(ctx, "tenant", where) or None,
                 cert_data=cert_data,
                 key_data=key_data,
+                tls_server_name=self._string(cluster, "tls-server-name", in_cluster) or None,
             )
         except ValueError as error:
             raise KubeconfigError(f"{where} in {self.path}: {error}") from None

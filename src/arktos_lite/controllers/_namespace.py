@@ -36,6 +36,7 @@ import trio
 
 from arktos_lite import client, machinery
 from arktos_lite.api import errors, resources
+from arktos_lite.controllers import _common as common
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ DEFAULT_SERVICE_ACCOUNT = "default"
 # the first wait, doubling on each further look, up to the longest.
 RECHECK_INTERVAL = 1.0
 RECHECK_MAX = 10.0
-# How long a key waits after the API server could not be reached.
-UNREACHABLE_RETRY = 1.0
 
 
 class ConditionType(enum.StrEnum):
@@ -408,23 +407,16 @@ class NamespaceController:
             self._queue.add(key)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        logger.info("namespace controller starting with %d workers", self._workers)
-        try:
-            await machinery.run_workers(
-                self._queue, self._sync, workers=self._workers, task_status=task_status
-            )
-        finally:
-            self._queue.shutdown()
-            logger.info("namespace controller stopped")
+        await common.work(
+            self._queue,
+            self._sync,
+            workers=self._workers,
+            what="namespace",
+            logger=logger,
+            task_status=task_status,
+        )
 
     async def _sync(self, key: str) -> None:
-        try:
-            await self._sync_namespace(key)
-        except client.Unreachable as exc:
-            logger.debug("namespace %s: API server unreachable (%s); retrying", key, exc)
-            raise machinery.Requeue(UNREACHABLE_RETRY) from None
-
-    async def _sync_namespace(self, key: str) -> None:
         namespace = self._namespaces.get(key)
         if namespace is None:
             self._rechecks.forget(key)
@@ -482,21 +474,12 @@ class NamespaceController:
                 )
             await self._report(namespace, content)
             raise machinery.Requeue(self._rechecks.delay(key))
-        try:
-            await self._api.replace(
-                self._resource,
-                without_finalizer(namespace, FINALIZER),
-                tenant=tenant,
-                subresource="finalize",
-            )
-        except errors.NotFound:
-            self._rechecks.forget(key)
-            return
-        except errors.Conflict:
-            # The cached namespace is stale; its newer version comes with a fresh key.
-            raise machinery.Requeue() from None
+        finalized = await common.finalize(
+            self._api, self._resource, without_finalizer(namespace, FINALIZER), tenant=tenant
+        )
         self._rechecks.forget(key)
-        logger.debug("finalized namespace %s/%s", tenant, name)
+        if finalized:
+            logger.debug("finalized namespace %s/%s", tenant, name)
 
     async def _report(self, namespace: Obj, content: Content) -> None:
         """Put the conditions in the namespace's status, if they changed."""

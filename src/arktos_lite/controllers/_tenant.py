@@ -28,7 +28,7 @@ import trio
 
 from arktos_lite import client, machinery
 from arktos_lite.api import errors, resources
-from arktos_lite.controllers import _namespace as namespaces
+from arktos_lite.controllers import _common as common, _namespace as namespaces
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 # (doubling up to the longest while content stays).
 RECHECK_INTERVAL = 1.0
 RECHECK_MAX = 10.0
-UNREACHABLE_RETRY = 1.0
 
 
 class Reason(enum.StrEnum):
@@ -152,25 +151,18 @@ class TenantController:
             self._queue.add(tenant)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        logger.info("tenant controller starting with %d workers", self._workers)
         # The system tenant is looked at even when the cache holds none.
         self._queue.add(resources.SYSTEM_TENANT)
-        try:
-            await machinery.run_workers(
-                self._queue, self._sync, workers=self._workers, task_status=task_status
-            )
-        finally:
-            self._queue.shutdown()
-            logger.info("tenant controller stopped")
+        await common.work(
+            self._queue,
+            self._sync,
+            workers=self._workers,
+            what="tenant",
+            logger=logger,
+            task_status=task_status,
+        )
 
     async def _sync(self, name: str) -> None:
-        try:
-            await self._sync_tenant(name)
-        except client.Unreachable as exc:
-            logger.debug("tenant %s: API server unreachable (%s); retrying", name, exc)
-            raise machinery.Requeue(UNREACHABLE_RETRY) from None
-
-    async def _sync_tenant(self, name: str) -> None:
         tenant = self._tenants.get(name)
         if tenant is None:
             self._rechecks.forget(name)
@@ -268,19 +260,12 @@ class TenantController:
                     message=f"Failed to delete the content of the tenant: {content.describe()}",
                 )
             raise machinery.Requeue(self._rechecks.delay(name))
-        try:
-            await self._api.replace(
-                self._tenants_resource,
-                namespaces.without_finalizer(tenant, FINALIZER),
-                subresource="finalize",
-            )
-        except errors.NotFound:
-            self._rechecks.forget(name)
-            return
-        except errors.Conflict:
-            # The cached tenant is stale; its newer version comes with a fresh key.
-            raise machinery.Requeue() from None
+        finalized = await common.finalize(
+            self._api, self._tenants_resource, namespaces.without_finalizer(tenant, FINALIZER)
+        )
         self._rechecks.forget(name)
+        if not finalized:
+            return
         logger.debug("finalized tenant %s", name)
         self._recorder.event(
             tenant,

@@ -8,7 +8,6 @@ Tenants t1 and t2 (and their namespaces) exist only once a test creates them, wi
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,49 +16,32 @@ import httpx
 import pytest
 import trio
 
-from arktos_lite import apiserver, storage
-from arktos_lite.apiserver import _authn as authn
+from arktos_lite import apiserver
 
-ADMIN_TOKEN = "admin-token"
-ALICE_TOKEN = "alice-token"
-BOB_TOKEN = "bob-token"
+from .. import _server
+from .._server import (
+    ADMIN_TOKEN as ADMIN_TOKEN,
+    ALICE_TOKEN as ALICE_TOKEN,
+    BOB_TOKEN as BOB_TOKEN,
+    authenticator as authenticator,
+)
 
 Obj = dict[str, Any]
 
 
-@dataclasses.dataclass
-class Server:
-    url: str
-    api: apiserver.APIServer
+class Server(_server.Server):
+    """`tests/integration/_server.py`'s server, with plain HTTP clients of it."""
 
     def client(self, token: str | None = ADMIN_TOKEN) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10)
 
 
-def authenticator() -> authn.Authenticator:
-    return authn.Authenticator(
-        admin_token=ADMIN_TOKEN,
-        tokens=(
-            authn.TokenEntry(ALICE_TOKEN, authn.User("alice", "1", (), "t1")),
-            authn.TokenEntry(BOB_TOKEN, authn.User("bob", "2", (), "t2")),
-        ),
-    )
-
-
-@contextlib.asynccontextmanager
-async def start_server(
+def start_server(
     limits: apiserver.Limits | None = None,
-) -> AsyncIterator[Server]:
+) -> contextlib.AbstractAsyncContextManager[Server]:
     """A server over an in-memory store, with default limits unless told otherwise."""
-    options = apiserver.ServeOptions(
-        port=0, graceful_timeout=1.0, limits=limits or apiserver.Limits()
-    )
-    async with storage.open_store("sqlite://") as backend, trio.open_nursery() as nursery:
-        api = apiserver.APIServer(backend, authenticator=authenticator(), options=options)
-        bound = await nursery.start(api.run)
-        yield Server(url=bound.url, api=api)
-        api.stop()
+    return Server.open(limits=limits)
 
 
 @pytest.fixture

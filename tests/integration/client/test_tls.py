@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+import yaml
 
 from arktos_lite import apiserver, client
 from arktos_lite.api import errors
 from arktos_lite.apiserver import _authn as authn, _kubeconfig as kubeconfig, _pki as pki_
 
-from .conftest import CONFIGMAPS, NAMESPACES, TENANTS, Cluster, configmap, running
+from .conftest import CONFIGMAPS, NAMESPACES, TENANTS, Cluster, configmap
 
 
 @pytest.fixture
@@ -23,7 +24,8 @@ def pki(tmp_path: pathlib.Path) -> pki_.Pki:
 @pytest.fixture
 async def tls_cluster(pki: pki_.Pki) -> AsyncIterator[Cluster]:
     tls = apiserver.TLSFiles(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca_cert)
-    async with running(auth=authn.Authenticator(admin_token=pki.admin_token), tls=tls) as started:
+    auth = authn.Authenticator(admin_token=pki.admin_token)
+    async with Cluster.open(auth=auth, tls=tls) as started:
         yield started
 
 
@@ -84,3 +86,22 @@ async def test_insecure_skips_verification(tls_cluster: Cluster, pki: pki_.Pki) 
     config = client.Config(tls_cluster.url, token=pki.admin_token, insecure=True)
     async with client.Client(config) as admin:
         assert (await admin.version())["major"] == "1"
+
+
+async def test_the_tls_server_name_of_the_kubeconfig(
+    tls_cluster: Cluster, pki: pki_.Pki, tmp_path: pathlib.Path
+) -> None:
+    # As kubectl: the certificate is checked against tls-server-name, not the URL's host.
+    path = tmp_path / "kubeconfig"
+    kubeconfig.write_kubeconfig(path, server=tls_cluster.url, pki=pki)
+    document = yaml.safe_load(path.read_text())
+    for name, works in (("kubernetes.default.svc", True), ("elsewhere.example", False)):
+        document["clusters"][0]["cluster"]["tls-server-name"] = name
+        path.write_text(yaml.safe_dump(document))
+        async with client.Client.from_kubeconfig(path, retries=1) as admin:
+            assert admin.config.tls_server_name == name
+            if works:
+                assert (await admin.version())["major"] == "1"
+            else:
+                with pytest.raises(client.Unreachable, match="Hostname mismatch"):
+                    await admin.version()

@@ -1,8 +1,8 @@
 """Controllers against a real API server, reached only through the client, as in production.
 
-* `server`: an API server on a free loopback port over an in-memory store. `stop()`,
-  `start()` and `restart()` bring it down and up again on the same port over the same
-  store, as a restarted process would be.
+* `server`: an API server (`tests/integration/_server.py`) on a free loopback port over an
+  in-memory store. `stop()`, `start()` and `restart()` bring it down and up again on the
+  same port over the same store, as a restarted process would be.
 * `api`: an `arktos_lite.client.Client` with the admin token (system tenant, may go
   everywhere).
 * `informers`: an `InformerFactory` over `api`, not started: controllers register their
@@ -12,6 +12,8 @@
   and then each controller given to `start`; all stop before the server does.
 * `eventually(predicate, timeout)`: polls a (sync or async) predicate on trio's clock
   until it gives something truthy, and returns that.
+* `resource(plural, group)` looks a resource up in the registry; the ones these tests
+  use are here by name (`PODS`, `DEPLOYMENTS`, …).
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from typing import Any, Protocol, TypeVar, overload
 import pytest
 import trio
 
-from arktos_lite import apiserver, client, machinery, storage
+from arktos_lite import client, machinery
 from arktos_lite.api import errors, resources
 
-ADMIN_TOKEN = "admin-token"
+from .._server import ADMIN_TOKEN, Server
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -41,6 +43,25 @@ def resource(plural: str, group: str = "") -> resources.Resource:
         if candidate.plural == plural and candidate.group == group:
             return candidate
     raise LookupError(f"no resource {plural!r} in group {group!r}")
+
+
+RBAC = "rbac.authorization.k8s.io"
+TENANTS = resource("tenants")
+NAMESPACES = resource("namespaces")
+NODES = resource("nodes")
+PODS = resource("pods")
+EVENTS = resource("events")
+CONFIGMAPS = resource("configmaps")
+SECRETS = resource("secrets")
+SERVICES = resource("services")
+ENDPOINTS = resource("endpoints")
+SERVICE_ACCOUNTS = resource("serviceaccounts")
+LEASES = resource("leases", "coordination.k8s.io")
+DEPLOYMENTS = resource("deployments", "apps")
+REPLICASETS = resource("replicasets", "apps")
+ROLES = resource("roles", RBAC)
+CLUSTER_ROLES = resource("clusterroles", RBAC)
+CLUSTER_ROLE_BINDINGS = resource("clusterrolebindings", RBAC)
 
 
 @overload
@@ -102,59 +123,8 @@ async def exists(
         return None
 
 
-def authenticator() -> apiserver.Authenticator:
-    return apiserver.Authenticator(admin_token=ADMIN_TOKEN)
-
-
 class _Runnable(Protocol):
     async def run(self, *, task_status: trio.TaskStatus[None] = ...) -> None: ...
-
-
-@dataclasses.dataclass
-class Server:
-    """One API server process-alike; see the module docs."""
-
-    backend: storage.Backend
-    nursery: trio.Nursery
-    port: int = 0
-    url: str = ""
-    _api: apiserver.APIServer | None = None
-    _stopped: trio.Event = dataclasses.field(default_factory=trio.Event)
-
-    @property
-    def running(self) -> bool:
-        return self._api is not None
-
-    async def start(self) -> None:
-        assert self._api is None, "the server is running"
-        options = apiserver.ServeOptions(port=self.port, graceful_timeout=1.0)
-        api = apiserver.APIServer(self.backend, authenticator=authenticator(), options=options)
-        stopped = trio.Event()
-
-        async def serve(*, task_status: trio.TaskStatus[apiserver.Bound]) -> None:
-            try:
-                await api.run(task_status=task_status)
-            finally:
-                stopped.set()
-
-        bound: apiserver.Bound = await self.nursery.start(serve)
-        self._api, self._stopped = api, stopped
-        self.port, self.url = bound.port, bound.url
-
-    async def stop(self) -> None:
-        """Stop accepting, end the watches, and wait until the server is down.
-
-        The store stays open: a later `start` finds every object again.
-        """
-        assert self._api is not None, "the server is not running"
-        self._api.stop()
-        await self._stopped.wait()
-        self._api = None
-
-    async def restart(self, *, down_for: float = 0.0) -> None:
-        await self.stop()
-        await trio.sleep(down_for)
-        await self.start()
 
 
 @dataclasses.dataclass
@@ -176,12 +146,8 @@ class Controllers:
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
-    async with storage.open_store("sqlite://") as backend, trio.open_nursery() as nursery:
-        running = Server(backend=backend, nursery=nursery)
-        await running.start()
+    async with Server.open() as running:
         yield running
-        if running.running:
-            await running.stop()
 
 
 @pytest.fixture

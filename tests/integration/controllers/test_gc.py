@@ -12,17 +12,20 @@ import trio
 from arktos_lite import client, machinery
 from arktos_lite.controllers import _gc as gc
 
-from .conftest import Controllers, eventually, exists, resource
+from .conftest import (
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    NAMESPACES,
+    NODES,
+    PODS,
+    REPLICASETS,
+    TENANTS,
+    Controllers,
+    eventually,
+    exists,
+)
 
 Obj = dict[str, Any]
-
-TENANTS = resource("tenants")
-NAMESPACES = resource("namespaces")
-NODES = resource("nodes")
-PODS = resource("pods")
-CONFIGMAPS = resource("configmaps")
-DEPLOYMENTS = resource("deployments", "apps")
-REPLICASETS = resource("replicasets", "apps")
 
 HOLD = "example.com/hold"
 

@@ -10,19 +10,25 @@ from arktos_lite import client, machinery
 from arktos_lite.api import errors
 from arktos_lite.controllers import _namespace as namespace
 
-from .conftest import REGISTRY, Controllers, Server, eventually, exists, resource
+from .conftest import (
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    ENDPOINTS,
+    NAMESPACES,
+    PODS,
+    REGISTRY,
+    ROLES,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+    TENANTS,
+    Controllers,
+    Server,
+    eventually,
+    exists,
+)
 
 Obj = dict[str, Any]
 
-TENANTS = resource("tenants")
-NAMESPACES = resource("namespaces")
-SERVICE_ACCOUNTS = resource("serviceaccounts")
-CONFIGMAPS = resource("configmaps")
-PODS = resource("pods")
-SERVICES = resource("services")
-ENDPOINTS = resource("endpoints")
-DEPLOYMENTS = resource("deployments", "apps")
-ROLES = resource("roles", "rbac.authorization.k8s.io")
 NAMESPACED = [kind for kind in REGISTRY if kind.namespaced]
 
 

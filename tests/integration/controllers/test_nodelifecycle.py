@@ -14,15 +14,9 @@ import trio
 from arktos_lite import client, machinery
 from arktos_lite.controllers import _nodelifecycle as nlc
 
-from .conftest import Controllers, eventually, exists, resource
+from .conftest import EVENTS, LEASES, NODES, PODS, Controllers, eventually, exists
 
 Obj = dict[str, Any]
-
-NAMESPACES = resource("namespaces")
-NODES = resource("nodes")
-PODS = resource("pods")
-EVENTS = resource("events")
-LEASES = resource("leases", "coordination.k8s.io")
 
 GRACE = 1.0
 EVICTION_TIMEOUT = 3.0

@@ -11,20 +11,26 @@ from arktos_lite import client, machinery
 from arktos_lite.api import errors, resources
 from arktos_lite.controllers import _namespace as namespace, _tenant as tenant
 
-from .conftest import Controllers, Server, eventually, exists, resource
+from .conftest import (
+    CLUSTER_ROLE_BINDINGS as BINDINGS,
+    CLUSTER_ROLES,
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    EVENTS,
+    NAMESPACES,
+    PODS,
+    SECRETS,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+    TENANTS,
+    Controllers,
+    Server,
+    eventually,
+    exists,
+)
 
 Obj = dict[str, Any]
 
-TENANTS = resource("tenants")
-NAMESPACES = resource("namespaces")
-SERVICE_ACCOUNTS = resource("serviceaccounts")
-CONFIGMAPS = resource("configmaps")
-SECRETS = resource("secrets")
-PODS = resource("pods")
-SERVICES = resource("services")
-DEPLOYMENTS = resource("deployments", "apps")
-CLUSTER_ROLES = resource("clusterroles", "rbac.authorization.k8s.io")
-BINDINGS = resource("clusterrolebindings", "rbac.authorization.k8s.io")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
@@ -151,7 +157,7 @@ async def test_creating_a_tenant_records_events_on_it(
 
     async def recorded() -> bool:
         listed = await api.list_all(
-            resource("events"),
+            EVENTS,
             tenant="system",
             namespace="default",
             field_selector=f"involvedObject.uid={created['metadata']['uid']}",

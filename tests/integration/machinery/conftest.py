@@ -1,24 +1,23 @@
 """A real API server for the machinery, one that can restart on the same port over the
 same store, and a client connected to it.
 
-The server is the one `tests/integration/apiserver/conftest.py` starts (same users and
-tokens); `Server.restart` stops it (its watches break, as when the process dies) and
-starts a new one on the same port over the same store, whose history survives.
+The server is `tests/integration/_server.py`'s (the same users and tokens as every
+integration test's); `Server.restart` stops it (its watches break, as when the process
+dies) and starts a new one on the same port over the same store, whose history survives.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 import trio
 
-from arktos_lite import apiserver, client, machinery, storage
+from arktos_lite import client, machinery
 from arktos_lite.api import resources
 
-from ..apiserver.conftest import ADMIN_TOKEN, authenticator
+from .._server import ADMIN_TOKEN, Server
 
 Obj = dict[str, Any]
 
@@ -38,49 +37,10 @@ TENANTS = resource("tenants")
 NAMESPACES = resource("namespaces")
 
 
-@dataclasses.dataclass
-class Server:
-    backend: storage.Backend
-    nursery: trio.Nursery
-    port: int = 0
-    url: str = ""
-    api: apiserver.APIServer | None = None
-    _stopped: trio.Event = dataclasses.field(default_factory=trio.Event)
-
-    async def start(self) -> None:
-        options = apiserver.ServeOptions(port=self.port, graceful_timeout=0.5)
-        api = apiserver.APIServer(self.backend, authenticator=authenticator(), options=options)
-        stopped = trio.Event()
-
-        async def serve(*, task_status: trio.TaskStatus[apiserver.Bound]) -> None:
-            try:
-                await api.run(task_status=task_status)
-            finally:
-                stopped.set()
-
-        bound: apiserver.Bound = await self.nursery.start(serve)
-        self.api, self._stopped = api, stopped
-        self.port, self.url = bound.port, bound.url
-
-    async def stop(self) -> None:
-        assert self.api is not None
-        self.api.stop()
-        await self._stopped.wait()
-        self.api = None
-
-    async def restart(self) -> None:
-        await self.stop()
-        await self.start()
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
-    async with storage.open_store("sqlite://") as backend, trio.open_nursery() as nursery:
-        running = Server(backend=backend, nursery=nursery)
-        await running.start()
+    async with Server.open(graceful_timeout=0.5) as running:
         yield running
-        if running.api is not None:
-            await running.stop()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from arktos_lite import client, machinery, storage
 from arktos_lite.api import resources
 from arktos_lite.apiserver import _rest as rest, _watch as apiserver_watch
 
-from ..apiserver.conftest import ADMIN_TOKEN
+from .._server import ADMIN_TOKEN
 from .conftest import PODS, Recorder, Server, eventually, make_tenant, pod, server_versions
 
 Obj = dict[str, Any]

@@ -111,6 +111,12 @@ def test_a_named_context(tmp_path: pathlib.Path) -> None:
     assert config == client.Config(server="http://10.0.0.1:8080")
 
 
+def test_tls_server_name(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path / "config", kubeconfig(cluster={"tls-server-name": "kubernetes"}))
+    assert client.load_kubeconfig(path).tls_server_name == "kubernetes"
+    assert client.load_kubeconfig(path, context="plain").tls_server_name is None
+
+
 def test_insecure_skip_tls_verify(tmp_path: pathlib.Path) -> None:
     path = write(tmp_path / "config", kubeconfig(cluster={"insecure-skip-tls-verify": True}))
     assert client.load_kubeconfig(path).insecure
@@ -187,6 +193,7 @@ def test_a_client_from_the_kubeconfig_with_another_tenant(tmp_path: pathlib.Path
         ),
         (kubeconfig(user={"exec": {"command": "aws"}}), None, "exec credential plugin"),
         (kubeconfig(user={"token": 42}), None, "token must be a string"),
+        (kubeconfig(cluster={"tls-server-name": 1}), None, "tls-server-name must be a string"),
         ({**kubeconfig(), "clusters": {"c": {}}}, None, "clusters must be a list"),
         (["not", "a", "mapping"], None, "the document must be a mapping"),
     ],

@@ -42,6 +42,7 @@ def test_values() -> None:
         "tenant",
         "cert_data",
         "key_data",
+        "tls_server_name",
     ]
     assert [f.name for f in dataclasses.fields(client.WatchEvent)] == ["type", "object"]
     for value in (client.Config, client.WatchEvent):
