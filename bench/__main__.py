@@ -34,10 +34,17 @@ def _controllers(*, quick: bool) -> None:
     controllers.main(quick=quick)
 
 
+def _scheduler(*, quick: bool) -> None:
+    from bench import scheduler
+
+    scheduler.main(quick=quick)
+
+
 GROUPS: dict[str, Group] = {
     "storage": _storage,
     "api": _api,
     "controllers": _controllers,
+    "scheduler": _scheduler,
 }
 
 
