@@ -31,12 +31,17 @@ from arktos_lite.api import errors, resources
 from bench import _report as report
 
 READY_PREFIX = "arktos-lite is ready at "
+ARKTOS = (sys.executable, "-m", "arktos_lite")
 REGISTRY = resources.Registry()
-TENANTS = REGISTRY.get("", "v1", "tenants")
-NAMESPACES = REGISTRY.get("", "v1", "namespaces")
-CONFIGMAPS = REGISTRY.get("", "v1", "configmaps")
-PODS = REGISTRY.get("", "v1", "pods")
-assert TENANTS and NAMESPACES and CONFIGMAPS and PODS
+
+
+def _core(plural: str) -> resources.Resource:
+    found = REGISTRY.get("", "v1", plural)
+    assert found is not None
+    return found
+
+
+TENANTS, NAMESPACES, CONFIGMAPS, PODS = map(_core, ("tenants", "namespaces", "configmaps", "pods"))
 
 
 @contextlib.contextmanager
@@ -47,8 +52,7 @@ def _arktos(workdir: pathlib.Path, command: str) -> Iterator[pathlib.Path]:
     log = workdir / f"{command}.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "arktos_lite", command, "--data-dir", str(data_dir)]
-            + ["--port", "0"],
+            [*ARKTOS, command, "--data-dir", str(data_dir), "--port", "0"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log_file,

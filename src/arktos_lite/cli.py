@@ -14,7 +14,8 @@ import trio
 import typer
 
 import arktos_lite
-from arktos_lite import client, cluster, controllers
+from arktos_lite import client, cluster, controllers, scheduler
+from arktos_lite.controllers import workload
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -59,7 +60,7 @@ def version() -> None:
     typer.echo(arktos_lite.__version__)
 
 
-@app.command()
+@app.command("up")
 def up(
     data_dir: DataDir = cluster.DEFAULT_DATA_DIR,
     port: Port = 6443,
@@ -67,23 +68,30 @@ def up(
     store: Store = None,
     token_auth_file: TokenFile = None,
     plain_http: PlainHttp = False,
+    workload_controllers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Instances of the workload controller manager in this process "
+            "(0: none, so that separate processes take the work).",
+        ),
+    ] = 1,
     verbose: Verbose = False,
 ) -> None:
     """Start the whole cluster in this process; Ctrl-C stops it cleanly."""
-    _run_cluster(
-        cluster.ClusterOptions(
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            store=store,
-            token_auth_file=token_auth_file,
-            plain_http=plain_http,
-        ),
-        verbose=verbose,
+    options = cluster.ClusterOptions(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        store=store,
+        token_auth_file=token_auth_file,
+        plain_http=plain_http,
+        workload_controllers=workload_controllers,
     )
+    _run_cluster(options, verbose=verbose)
 
 
-@app.command()
+@app.command("apiserver")
 def apiserver(
     data_dir: DataDir = cluster.DEFAULT_DATA_DIR,
     port: Port = 6443,
@@ -94,18 +102,18 @@ def apiserver(
     verbose: Verbose = False,
 ) -> None:
     """Run the API server alone; the other components connect to it with a kubeconfig."""
-    _run_cluster(
-        cluster.ClusterOptions(
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            store=store,
-            token_auth_file=token_auth_file,
-            plain_http=plain_http,
-            controller_manager=None,
-        ),
-        verbose=verbose,
+    options = cluster.ClusterOptions(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        store=store,
+        token_auth_file=token_auth_file,
+        plain_http=plain_http,
+        controller_manager=None,
+        scheduler=None,
+        workload_controllers=0,
     )
+    _run_cluster(options, verbose=verbose)
 
 
 @app.command("controller-manager")
@@ -135,9 +143,75 @@ def controller_manager(
 
     async def run() -> None:
         async with client.Client.from_kubeconfig(
-            kubeconfig, qps=kube_api_qps, burst=kube_api_burst
+            kubeconfig,
+            qps=kube_api_qps,
+            burst=kube_api_burst,
+            user_agent=cluster.user_agent("controller-manager"),
         ) as api:
             await _run_until_signalled(controllers.ControllerManager(api, options=options).run)
+
+    trio.run(run)
+
+
+@app.command("workload-controller-manager")
+def workload_controller_manager(
+    config: Annotated[
+        pathlib.Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Arktos's JSON configuration (report interval, resync period, qps, "
+            "controllers and their workers).",
+        ),
+    ] = None,
+    kubeconfig: Kubeconfig = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run one partitioned instance of the ReplicaSet and Deployment controllers."""
+    _configure_logging(verbose=verbose)
+    try:
+        settings = workload.load_config(config) if config is not None else workload.WorkloadConfig()
+    except workload.ConfigError as error:
+        raise typer.BadParameter(str(error), param_hint="--config") from None
+
+    async def run() -> None:
+        qps = settings.qps
+        async with client.Client.from_kubeconfig(
+            kubeconfig,
+            qps=qps,
+            burst=int(qps * 2),
+            user_agent=cluster.user_agent("workload-controller-manager"),
+        ) as api:
+            manager = workload.WorkloadControllerManager(api, config=settings)
+            await _run_until_signalled(manager.run)
+
+    trio.run(run)
+
+
+@app.command("scheduler")
+def run_scheduler(
+    config: Annotated[
+        pathlib.Path | None,
+        typer.Option(exists=True, dir_okay=False, help="A KubeSchedulerConfiguration file."),
+    ] = None,
+    kubeconfig: Kubeconfig = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run the scheduler of container and VM pods."""
+    _configure_logging(verbose=verbose)
+    try:
+        settings = scheduler.load_config(config) if config is not None else None
+    except scheduler.ConfigError as error:
+        raise typer.BadParameter(str(error), param_hint="--config") from None
+
+    async def run() -> None:
+        async with client.Client.from_kubeconfig(
+            kubeconfig,
+            qps=cluster.SCHEDULER_QPS,
+            burst=cluster.SCHEDULER_BURST,
+            user_agent=cluster.user_agent("scheduler"),
+        ) as api:
+            await _run_until_signalled(scheduler.Scheduler(api, config=settings).run)
 
     trio.run(run)
 

@@ -9,13 +9,16 @@ controllers first, then the API server, then the store.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import pathlib
 
 import trio
 
-from arktos_lite import apiserver, client, controllers, storage
+import arktos_lite
+from arktos_lite import apiserver, client, controllers, scheduler, storage
+from arktos_lite.controllers import workload
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +29,15 @@ DEFAULT_DATA_DIR = pathlib.Path.home() / ".arktos"
 # tenant of 5,000 objects took 16 s, at these 3 s.
 COMPONENT_QPS = 500.0
 COMPONENT_BURST = 1000
+# The scheduler writes a binding and an event per pod; its limit must not be what caps it.
+SCHEDULER_QPS = 5000.0
+SCHEDULER_BURST = 10000
+
+
+def user_agent(component: str) -> str:
+    """`arktos-<component>/<version>`: how a component names itself to the API server,
+    which records it as the field manager of what it writes."""
+    return f"arktos-{component}/{arktos_lite.__version__}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,10 +50,16 @@ class ClusterOptions:
     token_auth_file: pathlib.Path | None = None
     plain_http: bool = False
     limits: apiserver.Limits = dataclasses.field(default_factory=apiserver.Limits)
-    # None runs the API server alone (`arktos apiserver`).
+    # A component set to None (or 0 instances) does not run; `arktos apiserver` runs none.
     controller_manager: controllers.ControllerManagerOptions | None = dataclasses.field(
         default_factory=controllers.ControllerManagerOptions
     )
+    scheduler: scheduler.SchedulerConfig | None = dataclasses.field(
+        default_factory=scheduler.SchedulerConfig
+    )
+    # Instances of the partitioned workload controller manager in this process.
+    workload_controllers: int = 1
+    workload: workload.WorkloadConfig = dataclasses.field(default_factory=workload.WorkloadConfig)
 
     @property
     def store_url(self) -> str:
@@ -114,15 +132,39 @@ class Cluster:
                     ca_file=None if options.plain_http else str(pki.ca_cert),
                 )
                 async with (
-                    client.Client(config, qps=COMPONENT_QPS, burst=COMPONENT_BURST) as api,
+                    contextlib.AsyncExitStack() as clients,
                     trio.open_nursery() as components,
                 ):
                     components.start_soon(self._cancel_on_stop, components.cancel_scope)
+
+                    async def connected(
+                        component: str, qps: float = COMPONENT_QPS, burst: int = COMPONENT_BURST
+                    ) -> client.Client:
+                        return await clients.enter_async_context(
+                            client.Client(
+                                config, qps=qps, burst=burst, user_agent=user_agent(component)
+                            )
+                        )
+
                     if options.controller_manager is not None:
                         manager = controllers.ControllerManager(
-                            api, options=options.controller_manager
+                            await connected("controller-manager"),
+                            options=options.controller_manager,
                         )
                         await components.start(manager.run)
+                    for _instance in range(options.workload_controllers):
+                        # Each instance its own connection, as separate processes would have.
+                        workloads = workload.WorkloadControllerManager(
+                            await connected("workload-controller-manager"),
+                            config=options.workload,
+                        )
+                        await components.start(workloads.run)
+                    if options.scheduler is not None:
+                        pods = scheduler.Scheduler(
+                            await connected("scheduler", SCHEDULER_QPS, SCHEDULER_BURST),
+                            config=options.scheduler,
+                        )
+                        await components.start(pods.run)
                     self._ready = True
                     logger.info("cluster ready at %s", bound.url)
                     task_status.started(Started(url=bound.url, kubeconfig=options.kubeconfig))

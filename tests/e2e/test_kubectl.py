@@ -118,6 +118,92 @@ def test_server_side_apply(cluster: Cluster) -> None:
     cluster.kubectl("delete", "deploy", "kd2")
 
 
+def test_server_side_apply_field_managers(cluster: Cluster) -> None:
+    def manifest(*, replicas: int, image: str = "nginx:1.25") -> str:
+        return DEPLOYMENT.format(name="kd3", replicas=replicas, image=image)
+
+    def get(jsonpath: str) -> str:
+        return cluster.kubectl("get", "deploy", "kd3", "-o", f"jsonpath={{{jsonpath}}}")
+
+    applied = cluster.kubectl("apply", "--server-side", "-f", "-", input=manifest(replicas=1))
+    assert applied.strip() == "deployment.apps/kd3 serverside-applied"
+    # The deployment controller writes status and annotations; the applier's own entry
+    # shows whether the second apply wrote anything.
+    applier = '.metadata.managedFields[?(@.manager=="kubectl")]'
+    entry = get(applier)
+    again = cluster.kubectl("apply", "--server-side", "-f", "-", input=manifest(replicas=1))
+    assert again.strip() == "deployment.apps/kd3 serverside-applied"
+    assert get(applier) == entry  # unchanged: nothing was written
+    assert get(".metadata.generation") == "1"
+
+    changed = manifest(replicas=1, image="nginx:1.26")
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=changed)
+    assert get(".spec.template.spec.containers[0].image") == "nginx:1.26"
+
+    # Another manager takes replicas; a different value from the applier is a conflict.
+    cluster.kubectl("scale", "deployment", "kd3", "--replicas=4")
+    conflict = cluster.run_kubectl(
+        "apply", "--server-side", "-f", "-", input=manifest(replicas=2, image="nginx:1.26")
+    )
+    assert conflict.returncode != 0
+    assert (
+        'Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" '
+        "using apps/v1: .spec.replicas"
+    ) in conflict.stderr
+    assert "--force-conflicts" in conflict.stderr
+    assert get(".spec.replicas") == "4"
+
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        "-",
+        input=manifest(replicas=2, image="nginx:1.26"),
+    )
+    assert get(".spec.replicas") == "2"
+    shown = json.loads(
+        cluster.kubectl("get", "deploy", "kd3", "-o", "json", "--show-managed-fields")
+    )
+    entries = [e for e in shown["metadata"]["managedFields"] if e["manager"].startswith("kubectl")]
+    assert [(e["manager"], e["operation"]) for e in entries] == [("kubectl", "Apply")]
+    assert entries[0]["fieldsV1"]["f:spec"]["f:replicas"] == {}
+    hidden = json.loads(cluster.kubectl("get", "deploy", "kd3", "-o", "json"))
+    assert "managedFields" not in hidden["metadata"]
+    cluster.kubectl("delete", "deploy", "kd3")
+
+
+def test_client_side_apply_then_server_side_apply(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT.format(name="kd4", replicas=1, image="a"))
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT.format(name="kd4", replicas=5, image="a"))
+    shown = json.loads(
+        cluster.kubectl("get", "deploy", "kd4", "-o", "json", "--show-managed-fields")
+    )
+    # Besides the deployment controller's (annotations, status), kubectl's one entry.
+    assert [
+        e["manager"]
+        for e in shown["metadata"]["managedFields"]
+        if e["manager"].startswith("kubectl")
+    ] == ["kubectl-client-side-apply"]
+    server_side = DEPLOYMENT.format(name="kd4", replicas=2, image="a")
+    conflict = cluster.run_kubectl("apply", "--server-side", "-f", "-", input=server_side)
+    assert conflict.returncode != 0
+    assert (
+        'Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using '
+        "apps/v1: .spec.replicas"
+    ) in conflict.stderr
+    # With --force-conflicts kubectl also migrates the client-side entries to its own.
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=server_side)
+    shown = json.loads(
+        cluster.kubectl("get", "deploy", "kd4", "-o", "json", "--show-managed-fields")
+    )
+    assert shown["spec"]["replicas"] == 2
+    managers = {e["manager"] for e in shown["metadata"]["managedFields"]}
+    assert "kubectl" in managers
+    assert "kubectl-client-side-apply" not in managers
+    cluster.kubectl("delete", "deploy", "kd4")
+
+
 def test_all_namespaces_and_errors(cluster: Cluster) -> None:
     cluster.kubectl("create", "-f", "-", input=NAMESPACE.format(name="kns"))
     cluster.kubectl("create", "-n", "kns", "-f", "-", input=CONFIGMAP.format(name="cm1"))

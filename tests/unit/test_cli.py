@@ -1,0 +1,97 @@
+"""`arktos up` and `arktos apiserver`: what each starts, from the options they share;
+the component commands refuse a bad configuration file."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import typer.testing
+
+from arktos_lite import cli, cluster, controllers
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[cluster.ClusterOptions, bool]]:
+    runs: list[tuple[cluster.ClusterOptions, bool]] = []
+
+    def run_cluster(options: cluster.ClusterOptions, *, verbose: bool) -> None:
+        runs.append((options, verbose))
+
+    monkeypatch.setattr(cli, "_run_cluster", run_cluster)
+    return runs
+
+
+def invoke(*args: str) -> None:
+    result = typer.testing.CliRunner().invoke(cli.app, list(args))
+    assert result.exit_code == 0, result.output
+
+
+def test_up_runs_the_whole_cluster_with_the_defaults(
+    started: list[tuple[cluster.ClusterOptions, bool]],
+) -> None:
+    invoke("up")
+    assert started == [(cluster.ClusterOptions(), False)]
+    options = started[0][0]
+    assert options.controller_manager == controllers.ControllerManagerOptions()
+    assert options.scheduler is not None
+    assert options.workload_controllers == 1
+
+
+def test_up_runs_as_many_workload_controller_managers_as_asked(
+    started: list[tuple[cluster.ClusterOptions, bool]],
+) -> None:
+    invoke("up", "--workload-controllers", "0")
+    invoke("up", "--workload-controllers", "3")
+    assert [options.workload_controllers for options, _ in started] == [0, 3]
+
+
+def test_apiserver_runs_the_api_server_alone(
+    started: list[tuple[cluster.ClusterOptions, bool]], tmp_path: pathlib.Path
+) -> None:
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text("t,alice,1,,t1\n")
+    invoke(
+        "apiserver",
+        "--data-dir",
+        str(tmp_path),
+        "--port",
+        "0",
+        "--host",
+        "0.0.0.0",
+        "--store",
+        "sqlite:///x.db",
+        "--token-auth-file",
+        str(tokens),
+        "--plain-http",
+        "-v",
+    )
+    expected = cluster.ClusterOptions(
+        data_dir=tmp_path,
+        host="0.0.0.0",
+        port=0,
+        store="sqlite:///x.db",
+        token_auth_file=tokens,
+        plain_http=True,
+        controller_manager=None,
+        scheduler=None,
+        workload_controllers=0,
+    )
+    assert started == [(expected, True)]
+
+
+@pytest.mark.parametrize("command", ["up", "apiserver"])
+def test_both_take_the_same_options(command: str) -> None:
+    result = typer.testing.CliRunner().invoke(cli.app, [command, "--help"])
+    assert result.exit_code == 0
+    for option in ("--data-dir", "--port", "--host", "--store", "--token-auth-file"):
+        assert option in result.output
+
+
+@pytest.mark.parametrize("command", ["scheduler", "workload-controller-manager"])
+def test_component_commands_refuse_a_bad_config(command: str, tmp_path: pathlib.Path) -> None:
+    bad = tmp_path / "config"
+    bad.write_text("[not, a, mapping]")
+    result = typer.testing.CliRunner().invoke(cli.app, [command, "--config", str(bad)])
+    assert result.exit_code == 2
+    assert "--config" in result.output
