@@ -135,7 +135,7 @@ def controller_manager(
     verbose: Verbose = False,
 ) -> None:
     """Run the core controllers (tenant, namespace, garbage collector, node lifecycle)."""
-    _configure_logging(verbose=verbose)
+    _configure_process(verbose=verbose)
     options = controllers.ControllerManagerOptions(
         node_monitor_grace_period=node_monitor_grace_period,
         pod_eviction_timeout=pod_eviction_timeout,
@@ -168,7 +168,7 @@ def workload_controller_manager(
     verbose: Verbose = False,
 ) -> None:
     """Run one partitioned instance of the ReplicaSet and Deployment controllers."""
-    _configure_logging(verbose=verbose)
+    _configure_process(verbose=verbose)
     try:
         settings = workload.load_config(config) if config is not None else workload.WorkloadConfig()
     except workload.ConfigError as error:
@@ -198,7 +198,7 @@ def run_scheduler(
     verbose: Verbose = False,
 ) -> None:
     """Run the scheduler of container and VM pods."""
-    _configure_logging(verbose=verbose)
+    _configure_process(verbose=verbose)
     try:
         settings = scheduler.load_config(config) if config is not None else None
     except scheduler.ConfigError as error:
@@ -216,7 +216,12 @@ def run_scheduler(
     trio.run(run)
 
 
-def _configure_logging(*, verbose: bool) -> None:
+def _configure_process(*, verbose: bool) -> None:
+    """Logging, and the garbage collector's thresholds, for every component process."""
+    # Lists and informers' first lists decode thousands of objects at once; with the
+    # default thresholds the collector ran over and over during them (a 10,000-pod list
+    # took 2-3x longer to serve, and 2.7x longer to decode in an informer).
+    gc.set_threshold(50_000, 20, 100)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -227,10 +232,7 @@ def _configure_logging(*, verbose: bool) -> None:
 
 
 def _run_cluster(options: cluster.ClusterOptions, *, verbose: bool) -> None:
-    _configure_logging(verbose=verbose)
-    # A list decodes thousands of objects at once; with the default thresholds the
-    # collector ran over and over during it (a 10,000-pod list took 2-3x longer).
-    gc.set_threshold(50_000, 20, 100)
+    _configure_process(verbose=verbose)
     trio.run(_serve, options)
 
 
