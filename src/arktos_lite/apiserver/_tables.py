@@ -560,10 +560,18 @@ _CONTROLLER_INSTANCE_COLUMNS = (
         "integer",
         "The inclusive upper bound of the hash key range this instance owns.",
     ),
+    Column(
+        "Range",
+        description="The hash key range the instance handles now (empty while it waits "
+        "for a hand-over).",
+    ),
     Column("Workload", "integer", "The number of workload objects assigned to this instance."),
     Column("Locked", "boolean", "Whether the instance is locked."),
     _AGE,
 )
+
+# Where a workload controller instance publishes the range it handles at the moment.
+_HELD_RANGE_ANNOTATION = "controllers.arktos.futurewei.com/range"
 
 
 def _controller_instance_cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
@@ -571,6 +579,7 @@ def _controller_instance_cells(obj: Mapping[str, Any], now: datetime.datetime) -
         _name(obj),
         _str(obj.get("controllerType")),
         _int(obj.get("controllerKey")),
+        _str(_map(_metadata(obj).get("annotations")).get(_HELD_RANGE_ANNOTATION)) or "<unknown>",
         _int(obj.get("workloadNum")),
         obj.get("isLocked") is True,
         _age(obj, now),

@@ -730,17 +730,31 @@ def test_controller_instance() -> None:
         "workloadNum": 3,
         "isLocked": False,
     }
-    assert headers("ControllerInstance") == ["NAME", "TYPE", "KEY", "WORKLOAD", "LOCKED", "AGE"]
+    assert headers("ControllerInstance") == [
+        "NAME",
+        "TYPE",
+        "KEY",
+        "RANGE",
+        "WORKLOAD",
+        "LOCKED",
+        "AGE",
+    ]
     assert build("ControllerInstance", obj)["rows"][0]["cells"] == [
         "replicaset-5f1c",
         "ReplicaSet",
         9223372036854775807,
+        "<unknown>",
         3,
         False,
         "30s",
     ]
     types = [c["type"] for c in build("ControllerInstance", obj)["columnDefinitions"]]
-    assert types == ["string", "string", "integer", "integer", "boolean", "string"]
+    assert types == ["string", "string", "integer", "string", "integer", "boolean", "string"]
+    obj["metadata"]["annotations"] = {
+        "controllers.arktos.futurewei.com/range": "(4611686018427387904, 9223372036854775807]"
+    }
+    cells = build("ControllerInstance", obj)["rows"][0]["cells"]
+    assert cells[3] == "(4611686018427387904, 9223372036854775807]"
 
 
 @pytest.mark.parametrize(
