@@ -40,11 +40,18 @@ def _scheduler(*, quick: bool) -> None:
     scheduler.main(quick=quick)
 
 
+def _workload(*, quick: bool) -> None:
+    from bench import workload
+
+    workload.main(quick=quick)
+
+
 GROUPS: dict[str, Group] = {
     "storage": _storage,
     "api": _api,
     "controllers": _controllers,
     "scheduler": _scheduler,
+    "workload": _workload,
 }
 
 
