@@ -770,12 +770,13 @@ class DeploymentController:
     async def _set_deployment_revision(self, p: _Pass, revision: str) -> None:
         if objects.annotations_of(p.deployment).get(objects.REVISION) == revision:
             return
+        await self._annotate(p, objects.REVISION, revision)
+
+    async def _annotate(self, p: _Pass, key: str, value: str | None) -> None:
+        """Set (None: remove) one annotation of the Deployment, if it has not changed since."""
         meta = objects.meta(p.deployment)
         body = {
-            "metadata": {
-                "annotations": {objects.REVISION: revision},
-                "resourceVersion": meta["resourceVersion"],
-            }
+            "metadata": {"annotations": {key: value}, "resourceVersion": meta["resourceVersion"]}
         }
         p.deployment = await self._api.patch(
             DEPLOYMENTS,
@@ -1042,20 +1043,7 @@ class DeploymentController:
         )
 
     async def _clear_rollback(self, p: _Pass) -> None:
-        meta = objects.meta(p.deployment)
-        body = {
-            "metadata": {
-                "annotations": {objects.ROLLBACK_TO: None},
-                "resourceVersion": meta["resourceVersion"],
-            }
-        }
-        p.deployment = await self._api.patch(
-            DEPLOYMENTS,
-            meta["name"],
-            body,
-            namespace=meta.get("namespace"),
-            tenant=meta.get("tenant"),
-        )
+        await self._annotate(p, objects.ROLLBACK_TO, None)
 
     # Status
 
