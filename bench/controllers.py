@@ -12,27 +12,19 @@ fresh data dir and a free loopback port; the benchmark itself is a client like a
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import pathlib
-import select
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Iterator
 
 import trio
 
 from arktos_lite import client, machinery
 from arktos_lite.api import errors, resources
-from bench import _report as report
+from bench import _cluster as cluster, _report as report
 
-READY_PREFIX = "arktos-lite is ready at "
-ARKTOS = (sys.executable, "-m", "arktos_lite")
 REGISTRY = resources.Registry()
 
 
@@ -43,52 +35,6 @@ def _core(plural: str) -> resources.Resource:
 
 
 TENANTS, NAMESPACES, CONFIGMAPS, PODS = map(_core, ("tenants", "namespaces", "configmaps", "pods"))
-
-
-@contextlib.contextmanager
-def _arktos(workdir: pathlib.Path, command: str) -> Iterator[pathlib.Path]:
-    """`arktos <command>` on a fresh data dir and a free port; yields its kubeconfig."""
-    data_dir = workdir / command
-    data_dir.mkdir(parents=True)
-    log = workdir / f"{command}.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [*ARKTOS, command, "--data-dir", str(data_dir), "--port", "0"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log_file,
-        )
-    assert process.stdout is not None
-    try:
-        readable, _, _ = select.select([process.stdout], [], [], 30)
-        line = process.stdout.readline().decode() if readable else ""
-        if not line.startswith(READY_PREFIX):
-            raise RuntimeError(f"arktos {command} did not start; see {log}")
-        yield pathlib.Path(line.split("; kubeconfig: ")[1].strip())
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-
-
-async def _fill(api: client.Client, objects: list[tuple[resources.Resource, dict]]) -> None:
-    """Create `objects` with 32 concurrent requests."""
-    send, receive = trio.open_memory_channel[tuple[resources.Resource, dict]](len(objects))
-    for item in objects:
-        send.send_nowait(item)
-    send.close()
-
-    async def worker() -> None:
-        async for resource, obj in receive:
-            await api.create(resource, obj)
-
-    async with trio.open_nursery() as nursery:
-        for _ in range(32):
-            nursery.start_soon(worker)
 
 
 def _ns(tenant: str, name: str) -> dict:
@@ -113,8 +59,10 @@ async def _tenant_deletion(kubeconfig: pathlib.Path, *, namespaces: int, per: in
                     break
                 except errors.NotFound:
                     await trio.sleep(0.05)
-        await _fill(api, [(NAMESPACES, _ns("big", f"ns-{n}")) for n in range(namespaces)])
-        await _fill(
+        await cluster.create_all(
+            api, [(NAMESPACES, _ns("big", f"ns-{n}")) for n in range(namespaces)]
+        )
+        await cluster.create_all(
             api,
             [
                 (CONFIGMAPS, _configmap("big", f"ns-{n}", i))
@@ -175,7 +123,7 @@ async def _informer_cold_start(
     Memory is measured in a run of its own: tracemalloc slows allocation severalfold.
     """
     async with client.Client.from_kubeconfig(kubeconfig, qps=5000, burst=5000) as api:
-        await _fill(api, [(PODS, _pod(i)) for i in range(pods)])
+        await cluster.create_all(api, [(PODS, _pod(i)) for i in range(pods)])
         times = [(await _sync_informer(api, pods))[0] for _ in range(runs)]
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
@@ -195,7 +143,7 @@ def main(*, quick: bool) -> None:
         workdir = pathlib.Path(tmp)
         deletions = []
         for run in range(runs):
-            with _arktos(workdir / f"deletion-{run}", "up") as kubeconfig:
+            with cluster.arktos(workdir / f"deletion-{run}", "up") as (_up, kubeconfig):
                 deletions.append(
                     trio.run(lambda: _tenant_deletion(kubeconfig, namespaces=namespaces, per=per))
                 )
@@ -206,7 +154,7 @@ def main(*, quick: bool) -> None:
             report.goal(median < 10, "< 10 s") if not quick else "",
             "runs: " + ", ".join(f"{d:.2f}" for d in deletions),
         )
-        with _arktos(workdir / "informer", "apiserver") as kubeconfig:
+        with cluster.arktos(workdir / "informer", "apiserver") as (_server, kubeconfig):
             times, per_pod = trio.run(
                 lambda: _informer_cold_start(kubeconfig, pods=pods, runs=runs)
             )

@@ -27,14 +27,8 @@ import contextlib
 import dataclasses
 import os
 import pathlib
-import resource
-import select
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import trio
@@ -47,12 +41,8 @@ from arktos_lite.scheduler import (
     _framework as scheduler_framework,
     _pods as scheduler_pods,
 )
-from bench import _report as report
+from bench import _cluster as cluster, _report as report
 
-READY_PREFIX = "arktos-lite is ready at "
-READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
-CREATE_CONCURRENCY = 32
 BIND_TIMEOUT = 600.0
 
 REGISTRY = resources.Registry()
@@ -95,45 +85,8 @@ class Result:
     bound: int
 
 
-@contextlib.contextmanager
-def _apiserver(workdir: pathlib.Path) -> Iterator[tuple[subprocess.Popen[bytes], pathlib.Path]]:
-    """`arktos apiserver --plain-http` on a fresh data dir; yields it and its kubeconfig."""
-    data_dir = workdir / "data"
-    data_dir.mkdir(parents=True)
-    log = workdir / "apiserver.log"
-    command = [sys.executable, "-m", "arktos_lite", "apiserver", "--plain-http"]
-    command += ["--port", "0", "--data-dir", str(data_dir)]
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_file
-        )
-    assert process.stdout is not None
-    try:
-        readable, _, _ = select.select([process.stdout], [], [], READY_TIMEOUT)
-        line = process.stdout.readline().decode() if readable else ""
-        if not line.startswith(READY_PREFIX):
-            raise RuntimeError(f"arktos apiserver did not start; see {log}")
-        yield process, pathlib.Path(line.split("; kubeconfig: ")[1].strip())
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-
-
-def _process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process, from /proc (Linux)."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def _apiserver(tmp: str) -> contextlib.AbstractContextManager[tuple[Any, pathlib.Path]]:
+    return cluster.arktos(pathlib.Path(tmp), "apiserver", "--plain-http")
 
 
 def _node(index: int) -> Obj:
@@ -188,26 +141,12 @@ def _pod(index: int, *, anti_affinity: bool) -> Obj:
     }
 
 
-async def _create(api: client.Client, kind: resources.Resource, objects: list[Obj]) -> None:
-    send, receive = trio.open_memory_channel[Obj](len(objects))
-    for obj in objects:
-        send.send_nowait(obj)
-    send.close()
-
-    async def worker() -> None:
-        async for obj in receive:
-            await api.create(kind, obj)
-
-    async with trio.open_nursery() as nursery:
-        for _ in range(CREATE_CONCURRENCY):
-            nursery.start_soon(worker)
-
-
 async def _run_case(case: Case, kubeconfig: pathlib.Path, server_pid: int) -> Result:
     async with client.Client.from_kubeconfig(kubeconfig, qps=100_000, burst=100_000) as api:
-        await _create(api, NODES, [_node(i) for i in range(case.nodes)])
-        await _create(
-            api, PODS, [_pod(i, anti_affinity=case.anti_affinity) for i in range(case.pods)]
+        await cluster.create_all(api, [(NODES, _node(i)) for i in range(case.nodes)])
+        await cluster.create_all(
+            api,
+            [(PODS, _pod(i, anti_affinity=case.anti_affinity)) for i in range(case.pods)],
         )
         # The scheduler gets a client of its own, as a separate component would.
         async with client.Client.from_kubeconfig(
@@ -216,7 +155,7 @@ async def _run_case(case: Case, kubeconfig: pathlib.Path, server_pid: int) -> Re
             placed = scheduler.Scheduler(scheduler_api)
             async with trio.open_nursery() as nursery:
                 began = time.perf_counter()
-                cpu_began, server_began = _own_cpu(), _process_cpu(server_pid)
+                cpu_began, server_began = cluster.own_cpu(), cluster.process_cpu(server_pid)
                 await nursery.start(placed.run)
                 synced = time.perf_counter()
                 # Polling the scheduler's own counter costs this process next to nothing.
@@ -224,7 +163,7 @@ async def _run_case(case: Case, kubeconfig: pathlib.Path, server_pid: int) -> Re
                     while placed.stats.bound < case.pods:  # noqa: ASYNC110
                         await trio.sleep(0.005)
                 ended = time.perf_counter()
-                cpu_ended, server_ended = _own_cpu(), _process_cpu(server_pid)
+                cpu_ended, server_ended = cluster.own_cpu(), cluster.process_cpu(server_pid)
                 stats = placed.stats
                 nursery.cancel_scope.cancel()
         listed = await api.list_all(PODS, namespace="default")
@@ -268,11 +207,16 @@ async def _binds_alone(case: Case, kubeconfig: pathlib.Path) -> float:
     """Bindings/s of POSTs alone, as many at once as the scheduler sends."""
     async with client.Client.from_kubeconfig(kubeconfig, qps=100_000, burst=100_000) as api:
         names = [f"bind-{i}" for i in range(case.pods)]
-        await _create(
+        await cluster.create_all(
             api,
-            PODS,
             [
-                {**_pod(i, anti_affinity=False), "metadata": {"name": n, "namespace": "default"}}
+                (
+                    PODS,
+                    {
+                        **_pod(i, anti_affinity=False),
+                        "metadata": {"name": n, "namespace": "default"},
+                    },
+                )
                 for i, n in enumerate(names)
             ],
         )
@@ -305,7 +249,7 @@ def main(*, quick: bool) -> None:
     for case in cases:
         with (
             tempfile.TemporaryDirectory(prefix="arktos-bench-scheduler-") as tmp,
-            _apiserver(pathlib.Path(tmp)) as (process, kubeconfig),
+            _apiserver(tmp) as (process, kubeconfig),
         ):
             try:
                 result = trio.run(_run_case, case, kubeconfig, process.pid)
@@ -333,7 +277,10 @@ def main(*, quick: bool) -> None:
         if not case.anti_affinity:
             with (
                 tempfile.TemporaryDirectory(prefix="arktos-bench-scheduler-") as tmp,
-                _apiserver(pathlib.Path(tmp)) as (process, kubeconfig),
+                cluster.arktos(pathlib.Path(tmp), "apiserver", "--plain-http") as (
+                    process,
+                    kubeconfig,
+                ),
             ):
                 rate = trio.run(_binds_alone, case, kubeconfig)
             report.row("  baseline: binding writes alone (no scheduling)", f"{rate:.0f} binds/s")

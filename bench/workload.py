@@ -22,11 +22,8 @@ import functools
 import json
 import os
 import pathlib
-import resource
-import select
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,15 +33,10 @@ import trio
 
 from arktos_lite import client
 from arktos_lite.api import errors, resources
-from bench import _report as report
+from bench import _cluster as cluster, _report as report
 
-READY_PREFIX = "arktos-lite is ready at "
-READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
-CREATE_CONCURRENCY = 32
 CONVERGE_TIMEOUT = 900.0
 POLL_INTERVAL = 0.25
-ARKTOS = (sys.executable, "-m", "arktos_lite")
 
 REPLICAS = 5
 SECOND_TENANT = "second"
@@ -123,40 +115,6 @@ class Result:
         return (self.server_cpu - self.server_cpu_registered) / working
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
-def _cluster(workdir: pathlib.Path) -> Iterator[tuple[subprocess.Popen[bytes], pathlib.Path]]:
-    """`arktos up --workload-controllers 0` on a fresh data dir and a free port."""
-    data_dir = workdir / "data"
-    data_dir.mkdir(parents=True)
-    log = workdir / "up.log"
-    command = [*ARKTOS, "up", "--workload-controllers", "0"]
-    command += ["--data-dir", str(data_dir), "--port", "0"]
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_file
-        )
-    assert process.stdout is not None
-    try:
-        readable, _, _ = select.select([process.stdout], [], [], READY_TIMEOUT)
-        line = process.stdout.readline().decode() if readable else ""
-        if not line.startswith(READY_PREFIX):
-            raise RuntimeError(f"arktos up did not start; see {log}")
-        yield process, pathlib.Path(line.split("; kubeconfig: ")[1].strip())
-    finally:
-        _stop(process)
-        process.stdout.close()
-
-
 @contextlib.contextmanager
 def _managers(
     workdir: pathlib.Path, kubeconfig: pathlib.Path, count: int
@@ -171,7 +129,7 @@ def _managers(
             with (workdir / f"manager-{index}.log").open("wb") as log_file:
                 started.append(
                     subprocess.Popen(
-                        [*ARKTOS, "workload-controller-manager", "--config", str(config)],
+                        [*cluster.ARKTOS, "workload-controller-manager", "--config", str(config)],
                         stdin=subprocess.DEVNULL,
                         stdout=subprocess.DEVNULL,
                         stderr=log_file,
@@ -184,19 +142,7 @@ def _managers(
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         for process in started:
-            _stop(process)
-
-
-def _process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process, from /proc (Linux)."""
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+            cluster.stop(process)
 
 
 def _machine_ticks() -> list[int]:
@@ -241,21 +187,6 @@ def _replica_set(tenant: str, index: int) -> Obj:
     }
 
 
-async def _create(api: client.Client, kind: resources.Resource, objects: list[Obj]) -> None:
-    send, receive = trio.open_memory_channel[Obj](len(objects))
-    for obj in objects:
-        send.send_nowait(obj)
-    send.close()
-
-    async def worker() -> None:
-        async for obj in receive:
-            await api.create(kind, obj)
-
-    async with trio.open_nursery() as nursery:
-        for _ in range(CREATE_CONCURRENCY):
-            nursery.start_soon(worker)
-
-
 async def _prepare(kubeconfig: pathlib.Path, sets: int) -> None:
     """The second tenant, then `sets` ReplicaSets split between it and the admin's tenant."""
     async with client.Client.from_kubeconfig(kubeconfig, qps=5000, burst=5000) as api:
@@ -269,10 +200,12 @@ async def _prepare(kubeconfig: pathlib.Path, sets: int) -> None:
                 except errors.NotFound:
                     await trio.sleep(0.05)
         own = api.config.tenant or resources.SYSTEM_TENANT
-        await _create(
+        await cluster.create_all(
             api,
-            REPLICASETS,
-            [_replica_set(own if i % 2 == 0 else SECOND_TENANT, i) for i in range(sets)],
+            [
+                (REPLICASETS, _replica_set(own if i % 2 == 0 else SECOND_TENANT, i))
+                for i in range(sets)
+            ],
         )
         listed = await api.list_all(REPLICASETS, tenant=resources.ALL_TENANTS)
         if len(listed["items"]) != sets:
@@ -282,10 +215,10 @@ async def _prepare(kubeconfig: pathlib.Path, sets: int) -> None:
 async def _list_cost(kubeconfig: pathlib.Path, server_pid: int) -> float:
     """The API server's CPU seconds for one poll of every ReplicaSet (mean of 10)."""
     async with client.Client.from_kubeconfig(kubeconfig, qps=5000, burst=5000) as api:
-        began = _process_cpu(server_pid)
+        began = cluster.process_cpu(server_pid)
         for _ in range(10):
             await api.list_all(REPLICASETS, tenant=resources.ALL_TENANTS)
-        return (_process_cpu(server_pid) - began) / 10
+        return (cluster.process_cpu(server_pid) - began) / 10
 
 
 def _ready(replica_set: Obj) -> bool:
@@ -321,14 +254,14 @@ async def _converge(
                     if len(instances) >= len(managers):
                         registered = (
                             time.perf_counter() - began,
-                            _process_cpu(server_pid) - server_began,
+                            cluster.process_cpu(server_pid) - server_began,
                         )
                 listed = await api.list_all(REPLICASETS, tenant=resources.ALL_TENANTS)
                 polls += 1
                 if sum(1 for item in listed["items"] if _ready(item)) == sets:
                     ended = time.perf_counter() - began
                     if registered is None:
-                        registered = (ended, _process_cpu(server_pid) - server_began)
+                        registered = (ended, cluster.process_cpu(server_pid) - server_began)
                     return Convergence(ended, *registered, polls)
                 for index, manager in enumerate(managers):
                     if manager.poll() is not None:
@@ -359,19 +292,19 @@ def _settle(pid: int, *, timeout: float = 15.0) -> None:
     """Wait until the process uses under a tenth of a core (over half a second)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        began = _process_cpu(pid)
+        began = cluster.process_cpu(pid)
         time.sleep(0.5)
-        if _process_cpu(pid) - began < 0.05:
+        if cluster.process_cpu(pid) - began < 0.05:
             return
 
 
 def _run(workdir: pathlib.Path, count: int, sets: int) -> Result:
-    with _cluster(workdir) as (server, kubeconfig):
+    with cluster.arktos(workdir, "up", "--workload-controllers", "0") as (server, kubeconfig):
         trio.run(_prepare, kubeconfig, sets)
         list_cpu = trio.run(_list_cost, kubeconfig, server.pid)
         _settle(server.pid)
         machine_began = _machine_ticks()
-        server_began, poller_began = _process_cpu(server.pid), _own_cpu()
+        server_began, poller_began = cluster.process_cpu(server.pid), cluster.own_cpu()
         began = time.perf_counter()
         with _managers(workdir, kubeconfig, count) as managers:
             converged = trio.run(
@@ -385,9 +318,9 @@ def _run(workdir: pathlib.Path, count: int, sets: int) -> Result:
                     server_began=server_began,
                 )
             )
-            server_cpu = _process_cpu(server.pid) - server_began
-            poller_cpu = _own_cpu() - poller_began
-            manager_cpu = tuple(_process_cpu(m.pid) for m in managers)
+            server_cpu = cluster.process_cpu(server.pid) - server_began
+            poller_cpu = cluster.own_cpu() - poller_began
+            manager_cpu = tuple(cluster.process_cpu(m.pid) for m in managers)
             machine = _machine(machine_began, _machine_ticks())
         pods, unschedulable = trio.run(_count_pods, kubeconfig)
     return Result(
