@@ -38,3 +38,22 @@ def bench(session: nox.Session) -> None:
     """Benchmarks that print figures: `nox -s bench -- storage` runs one group."""
     session.install(*TEST_DEPS)
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session
+def protos(session: nox.Session) -> None:
+    """Regenerate the checked-in CRI Python modules from runtime/cri/api.proto."""
+    # Pinned to the minor release the checked-in code came from, so regenerating without
+    # a proto change gives no diff; bump it together with grpcio/protobuf in pyproject.
+    session.install("grpcio-tools==1.85.1")
+    session.run(
+        "python",
+        "-m",
+        "grpc_tools.protoc",
+        "-I",
+        "src",
+        "--python_out=src",
+        "--pyi_out=src",
+        "--grpc_python_out=src",
+        "src/arktos_lite/runtime/cri/api.proto",
+    )

@@ -1,0 +1,60 @@
+"""Container and VM runtimes as the node agent sees them: the CRI seam.
+
+`Runtime` is what the agent needs from a runtime, as trio methods whose values are the CRI
+protobuf messages of `arktos_lite.runtime.cri` (Kubernetes' runtime.v1, plus Arktos' VM
+calls). `RuntimeClient` implements it over gRPC for any CRI socket (the embedded process
+runtime, containerd, a VM runtime). Failures are `CRIError` subclasses (`NotFound`,
+`Unavailable`, ...), also reachable as `runtime.errors.NotFound`, never gRPC's own errors.
+`parse_endpoints` reads the `--runtime-endpoint 'name,workloadType,endpoint;…'` list into
+`Endpoint`s. `fake.FakeRuntime` answers the same calls in memory (hollow nodes, tests), and
+`stream` holds the channel.k8s.io websocket protocol that exec streams speak.
+"""
+
+from arktos_lite.runtime import (
+    _errors as errors,
+    _fake as fake,
+    _stream as stream,
+    cri as cri,
+)
+from arktos_lite.runtime._client import RuntimeClient as RuntimeClient
+from arktos_lite.runtime._endpoints import (
+    WORKLOAD_TYPES as WORKLOAD_TYPES,
+    Endpoint as Endpoint,
+    format_endpoints as format_endpoints,
+    parse_endpoints as parse_endpoints,
+)
+from arktos_lite.runtime._errors import (
+    AlreadyExists as AlreadyExists,
+    CRIError as CRIError,
+    DeadlineExceeded as DeadlineExceeded,
+    FailedPrecondition as FailedPrecondition,
+    Internal as Internal,
+    InvalidArgument as InvalidArgument,
+    NotFound as NotFound,
+    Unavailable as Unavailable,
+    Unimplemented as Unimplemented,
+)
+from arktos_lite.runtime._protocol import ExecResult as ExecResult, Runtime as Runtime
+
+__all__ = [
+    "WORKLOAD_TYPES",
+    "AlreadyExists",
+    "CRIError",
+    "DeadlineExceeded",
+    "Endpoint",
+    "ExecResult",
+    "FailedPrecondition",
+    "Internal",
+    "InvalidArgument",
+    "NotFound",
+    "Runtime",
+    "RuntimeClient",
+    "Unavailable",
+    "Unimplemented",
+    "cri",
+    "errors",
+    "fake",
+    "format_endpoints",
+    "parse_endpoints",
+    "stream",
+]

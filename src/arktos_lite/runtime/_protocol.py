@@ -1,0 +1,101 @@
+"""What a node agent needs from a container or VM runtime: the CRI calls, as trio methods.
+
+`RuntimeClient` speaks them over gRPC to any CRI socket (the embedded process runtime,
+containerd, the VM runtime); the hollow nodes' fake runtime answers them in memory. The
+values are the CRI protobuf messages themselves, so every implementation speaks exactly
+the wire format. Errors are `runtime.errors.CRIError` subclasses (`NotFound`, `Unavailable`,
+...), never gRPC's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Protocol
+
+from arktos_lite.runtime.cri import api_pb2 as cri
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExecResult:
+    stdout: bytes
+    stderr: bytes
+    exit_code: int
+
+
+class Runtime(Protocol):
+    """One CRI runtime (RuntimeService and ImageService), as the agent calls it."""
+
+    async def version(self) -> cri.VersionResponse: ...
+
+    async def status(self, *, verbose: bool = False) -> cri.StatusResponse: ...
+
+    # Sandboxes
+
+    async def run_pod_sandbox(
+        self, config: cri.PodSandboxConfig, *, runtime_handler: str = ""
+    ) -> str: ...
+
+    async def stop_pod_sandbox(self, sandbox_id: str) -> None: ...
+
+    async def remove_pod_sandbox(self, sandbox_id: str) -> None: ...
+
+    async def pod_sandbox_status(self, sandbox_id: str) -> cri.PodSandboxStatus: ...
+
+    async def list_pod_sandbox(
+        self, filter: cri.PodSandboxFilter | None = None
+    ) -> Sequence[cri.PodSandbox]: ...
+
+    # Containers
+
+    async def create_container(
+        self,
+        sandbox_id: str,
+        config: cri.ContainerConfig,
+        sandbox_config: cri.PodSandboxConfig,
+    ) -> str: ...
+
+    async def start_container(self, container_id: str) -> None: ...
+
+    async def stop_container(self, container_id: str, *, timeout: int) -> None:  # noqa: ASYNC109
+        ...
+
+    async def remove_container(self, container_id: str) -> None: ...
+
+    async def list_containers(
+        self, filter: cri.ContainerFilter | None = None
+    ) -> Sequence[cri.Container]: ...
+
+    async def container_status(self, container_id: str) -> cri.ContainerStatus: ...
+
+    async def exec_sync(
+        self,
+        container_id: str,
+        cmd: Sequence[str],
+        *,
+        timeout: float,  # noqa: ASYNC109 (CRI's own timeout, sent to the runtime)
+    ) -> ExecResult: ...
+
+    async def exec(self, request: cri.ExecRequest) -> str:
+        """The streaming URL that serves this exec (channel.k8s.io over websocket)."""
+        ...
+
+    async def container_stats(self, container_id: str) -> cri.ContainerStats: ...
+
+    async def list_container_stats(
+        self, filter: cri.ContainerStatsFilter | None = None
+    ) -> Sequence[cri.ContainerStats]: ...
+
+    async def reopen_container_log(self, container_id: str) -> None: ...
+
+    # Images
+
+    async def pull_image(
+        self, image: str, *, sandbox_config: cri.PodSandboxConfig | None = None
+    ) -> str: ...
+
+    async def image_status(self, image: str) -> cri.Image | None: ...
+
+    async def list_images(self) -> Sequence[cri.Image]: ...
+
+    async def remove_image(self, image: str) -> None: ...

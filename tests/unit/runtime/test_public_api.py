@@ -1,0 +1,80 @@
+"""The public face of `arktos_lite.runtime`: the names and signatures others code against."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+from arktos_lite import runtime
+from arktos_lite.runtime import cri
+
+
+def test_the_public_names() -> None:
+    assert sorted(runtime.__all__) == [
+        "AlreadyExists",
+        "CRIError",
+        "DeadlineExceeded",
+        "Endpoint",
+        "ExecResult",
+        "FailedPrecondition",
+        "Internal",
+        "InvalidArgument",
+        "NotFound",
+        "Runtime",
+        "RuntimeClient",
+        "Unavailable",
+        "Unimplemented",
+        "WORKLOAD_TYPES",
+        "cri",
+        "errors",
+        "fake",
+        "format_endpoints",
+        "parse_endpoints",
+        "stream",
+    ]
+    for name in runtime.__all__:
+        assert hasattr(runtime, name), name
+    assert runtime.cri is cri
+    assert runtime.errors.NotFound is runtime.NotFound
+
+
+def test_values() -> None:
+    assert [f.name for f in dataclasses.fields(runtime.Endpoint)] == [
+        "name",
+        "workload_type",
+        "address",
+    ]
+    assert [f.name for f in dataclasses.fields(runtime.ExecResult)] == [
+        "stdout",
+        "stderr",
+        "exit_code",
+    ]
+    for value in (runtime.Endpoint, runtime.ExecResult):
+        assert value.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        assert "__slots__" in vars(value)
+    assert runtime.WORKLOAD_TYPES == ("container", "vm")
+
+
+def _protocol_methods() -> list[str]:
+    return sorted(
+        name
+        for name, member in vars(runtime.Runtime).items()
+        if inspect.iscoroutinefunction(member)
+    )
+
+
+def test_the_client_is_a_runtime_with_the_same_signatures() -> None:
+    for name in _protocol_methods():
+        ours = inspect.signature(getattr(runtime.RuntimeClient, name))
+        theirs = inspect.signature(getattr(runtime.Runtime, name))
+        assert list(ours.parameters) == list(theirs.parameters), name
+        assert inspect.iscoroutinefunction(getattr(runtime.RuntimeClient, name)), name
+    for name in ("reboot_vm", "create_snapshot", "restore_to_snapshot", "attach", "aclose"):
+        assert inspect.iscoroutinefunction(getattr(runtime.RuntimeClient, name)), name
+
+
+async def test_constructing_a_client_does_not_dial() -> None:
+    # An agent starts before its runtime does: the first call, not the client, fails.
+    client = runtime.RuntimeClient("unix:///nonexistent/cri.sock")
+    assert client.address == "unix:///nonexistent/cri.sock"
+    await client.aclose()
