@@ -121,7 +121,8 @@ RESOURCES: tuple[Resource, ...] = (
         _NS,
         short_names=("po",),
         categories=("all",),
-        subresources=frozenset({"status", "binding"}),
+        # log and exec are served by the node agent, through the API server's proxy.
+        subresources=frozenset({"status", "binding", "log", "exec"}),
         field_labels=frozenset(
             {
                 "spec.nodeName",

@@ -24,6 +24,7 @@ import hmac
 import logging
 import os
 import re
+import secrets
 import ssl
 from collections.abc import Iterable, Mapping
 
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 TENANT_ORGANIZATION_PREFIX = "tenant:"
 ADMIN_USER = "admin"
 MASTERS_GROUP = "system:masters"
+# The API server's own identity toward node agents (pods' logs and exec).
+APISERVER_USER = "system:apiserver"
 
 _TENANT_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _TENANT_MAX = 63
@@ -198,6 +201,11 @@ class Authenticator:
     ) -> None:
         self._by_digest: dict[bytes, TokenEntry] = {}
         entries = list(tokens)
+        # Known only to this process: the API server presents it to node agents, which
+        # ask back (TokenReview) who it is.
+        self.loopback_token = secrets.token_urlsafe(32)
+        loopback = User(name=APISERVER_USER, uid=APISERVER_USER, groups=(MASTERS_GROUP,))
+        entries.insert(0, TokenEntry(token=self.loopback_token, user=loopback))
         if admin_token:
             admin = User(name=ADMIN_USER, groups=(MASTERS_GROUP,))
             entries.insert(0, TokenEntry(token=admin_token, user=admin))

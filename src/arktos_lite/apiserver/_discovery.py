@@ -20,8 +20,34 @@ _SUBRESOURCE_VERBS = {
     "scale": ("get", "patch", "update"),
     "finalize": ("update",),
     "binding": ("create",),
+    "exec": ("create", "get"),
 }
-_SUBRESOURCE_KINDS = {"scale": ("autoscaling", "v1", "Scale"), "binding": ("", "v1", "Binding")}
+_SUBRESOURCE_KINDS = {
+    "scale": ("autoscaling", "v1", "Scale"),
+    "binding": ("", "v1", "Binding"),
+    "exec": ("", "v1", "PodExecOptions"),
+}
+
+# Served by the API server itself and never stored (apiserver/_proxy.py), so not in the
+# resource table: who a bearer token is, for node agents; only system admins may ask.
+_UNSTORED: dict[tuple[str, str], list[Obj]] = {
+    ("authentication.k8s.io", "v1"): [
+        {
+            "name": "tokenreviews",
+            "singularName": "tokenreview",
+            "namespaced": False,
+            "kind": "TokenReview",
+            "verbs": ["create"],
+        }
+    ],
+}
+
+
+def _groups(registry: resources.Registry) -> dict[str, list[str]]:
+    groups = registry.groups()
+    for group, version in _UNSTORED:
+        groups.setdefault(group, []).append(version)
+    return groups
 
 
 def version_info() -> Obj:
@@ -55,12 +81,12 @@ def _group(name: str, versions: list[str]) -> Obj:
 
 
 def api_group_list(registry: resources.Registry) -> Obj:
-    groups = [_group(name, versions) for name, versions in registry.groups().items() if name]
+    groups = [_group(name, versions) for name, versions in _groups(registry).items() if name]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def api_group(registry: resources.Registry, name: str) -> Obj | None:
-    versions = registry.groups().get(name)
+    versions = _groups(registry).get(name)
     if not name or versions is None:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)}
@@ -70,9 +96,9 @@ def resource_list(
     registry: resources.Registry, group: str, version: str, *, system_user: bool
 ) -> Obj | None:
     listed = registry.in_group_version(group, version)
-    if not listed:
+    if not listed and (group, version) not in _UNSTORED:
         return None
-    entries: list[Obj] = []
+    entries: list[Obj] = [dict(e) for e in _UNSTORED.get((group, version), ()) if system_user]
     for resource in listed:
         if resource.system_only and not system_user:
             continue

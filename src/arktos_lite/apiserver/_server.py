@@ -22,6 +22,7 @@ from arktos_lite.api import _errors as errors, _resources as resources
 from arktos_lite.apiserver import (
     _authn as authn,
     _http as http,
+    _proxy as proxy,
     _rest as rest,
     _watch as watching,
 )
@@ -79,6 +80,7 @@ class APIServer:
             limits=options.limits,
         )
         self.app = http.create_app(self.api)
+        proxy.install(self.app, self.api)
         self._stopping = trio.Event()
 
     def _config(self) -> hypercorn.config.Config:

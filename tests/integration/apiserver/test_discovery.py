@@ -35,6 +35,7 @@ async def test_api_and_groups(admin: httpx.AsyncClient) -> None:
     assert groups["kind"] == "APIGroupList"
     assert {g["name"]: g["preferredVersion"]["groupVersion"] for g in groups["groups"]} == {
         "apps": "apps/v1",
+        "authentication.k8s.io": "authentication.k8s.io/v1",
         "coordination.k8s.io": "coordination.k8s.io/v1",
         "rbac.authorization.k8s.io": "rbac.authorization.k8s.io/v1",
     }
