@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import enum
+import functools
 import gc
 import logging
 import pathlib
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -14,8 +17,9 @@ import trio
 import typer
 
 import arktos_lite
-from arktos_lite import client, cluster, controllers, scheduler
+from arktos_lite import agent as agent_, client, cluster, controllers, runtime, scheduler
 from arktos_lite.controllers import workload
+from arktos_lite.runtime import process
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -41,12 +45,42 @@ PlainHttp = Annotated[
     bool, typer.Option(help="Serve plain HTTP instead of HTTPS (tokens then travel in clear).")
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")]
+NodeName = Annotated[str | None, typer.Option(help="Name of this node (default: the host name).")]
+RuntimeEndpoints = Annotated[
+    str,
+    typer.Option(
+        "--runtime-endpoint",
+        help="CRI runtimes, `name,workloadType,endpoint;…` (workloadType container or vm; "
+        "the first of each type is its default). Empty: the embedded process runtime.",
+    ),
+]
+KeepPods = Annotated[
+    bool,
+    typer.Option(help="On stop, leave pods running for the next start to adopt."),
+]
 Kubeconfig = Annotated[
     pathlib.Path | None,
     typer.Option(
         help="How to reach the API server (default: $KUBECONFIG, then ~/.arktos/kubeconfig)."
     ),
 ]
+
+
+CONTAINERD_SOCKET = "unix:///run/containerd/containerd.sock"
+
+
+class ContainerRuntime(enum.StrEnum):
+    PROCESS = "process"
+    CONTAINERD = "containerd"
+
+
+def _checked_endpoints(text: str) -> str:
+    if text:
+        try:
+            runtime.parse_endpoints(text)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--runtime-endpoint") from None
+    return text
 
 
 @app.callback()
@@ -76,9 +110,37 @@ def up(
             "(0: none, so that separate processes take the work).",
         ),
     ] = 1,
+    node_name: NodeName = None,
+    container_runtime: Annotated[
+        ContainerRuntime,
+        typer.Option(
+            help="Where container pods run: the embedded process runtime, or containerd "
+            "at --containerd-endpoint."
+        ),
+    ] = ContainerRuntime.PROCESS,
+    containerd_endpoint: Annotated[
+        str, typer.Option(help="containerd's CRI socket, for --container-runtime containerd.")
+    ] = CONTAINERD_SOCKET,
+    runtime_endpoint: RuntimeEndpoints = "",
+    keep_pods: KeepPods = False,
+    agent: Annotated[
+        bool, typer.Option(help="Run a node agent (off: a control plane without a node).")
+    ] = True,
     verbose: Verbose = False,
 ) -> None:
     """Start the whole cluster in this process; Ctrl-C stops it cleanly."""
+    if not runtime_endpoint and container_runtime is ContainerRuntime.CONTAINERD:
+        runtime_endpoint = f"containerd,container,{containerd_endpoint}"
+    node = cluster.AgentOptions(
+        agent_.AgentConfig(
+            node_name=node_name or socket.gethostname(),
+            root_dir=data_dir / "agent",
+            # Any free port: the API server finds the agent through its Node.
+            port=0,
+            keep_pods=keep_pods,
+        ),
+        runtime_endpoints=_checked_endpoints(runtime_endpoint),
+    )
     options = cluster.ClusterOptions(
         data_dir=data_dir,
         host=host,
@@ -87,6 +149,7 @@ def up(
         token_auth_file=token_auth_file,
         plain_http=plain_http,
         workload_controllers=workload_controllers,
+        agent=node if agent else None,
     )
     _run_cluster(options, verbose=verbose)
 
@@ -214,6 +277,85 @@ def run_scheduler(
             await _run_until_signalled(scheduler.Scheduler(api, config=settings).run)
 
     trio.run(run)
+
+
+@app.command("agent")
+def run_agent(
+    kubeconfig: Kubeconfig = None,
+    node_name: NodeName = None,
+    root_dir: Annotated[
+        pathlib.Path,
+        typer.Option(help="Holds the agent's state, pod volumes and logs."),
+    ] = cluster.DEFAULT_DATA_DIR / "agent",
+    runtime_endpoint: RuntimeEndpoints = "",
+    address: Annotated[
+        str, typer.Option(help="Address of the agent's server (logs, exec).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the agent's server (0: any).")] = 10250,
+    node_ip: Annotated[
+        str, typer.Option(help="The node's address, as the API server reaches it.")
+    ] = "127.0.0.1",
+    max_pods: Annotated[int, typer.Option(min=1, help="Pods this node takes at most.")] = 110,
+    keep_pods: KeepPods = False,
+    hollow: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Run this many simulated nodes (fake runtime, real Leases and status) "
+            "instead of a real one, for scale tests.",
+        ),
+    ] = 0,
+    verbose: Verbose = False,
+) -> None:
+    """Run the node agent: registers the node and runs its pods over CRI runtimes."""
+    _configure_process(verbose=verbose)
+    options = cluster.AgentOptions(
+        agent_.AgentConfig(
+            node_name=node_name or socket.gethostname(),
+            root_dir=root_dir,
+            address=address,
+            port=port,
+            node_ip=node_ip,
+            keep_pods=keep_pods,
+            max_pods=max_pods,
+        ),
+        runtime_endpoints=_checked_endpoints(runtime_endpoint),
+    )
+
+    async def run() -> None:
+        async with client.Client.from_kubeconfig(
+            kubeconfig,
+            qps=cluster.COMPONENT_QPS,
+            burst=cluster.COMPONENT_BURST,
+            user_agent=cluster.user_agent("agent"),
+        ) as api:
+            if hollow:
+                nodes = agent_.HollowNodes(
+                    api, count=hollow, name_prefix=f"{options.config.node_name}-"
+                )
+                await _run_until_signalled(nodes.run)
+            else:
+                await _run_until_signalled(
+                    functools.partial(cluster.run_agent, api, options=options)
+                )
+
+    trio.run(run)
+
+
+@app.command("process-runtime")
+def process_runtime(
+    root_dir: Annotated[
+        pathlib.Path, typer.Option(help="Holds the runtime's state and its containers' files.")
+    ] = cluster.DEFAULT_DATA_DIR / "agent" / "runtime",
+    socket_path: Annotated[
+        pathlib.Path, typer.Option("--socket", help="The CRI unix socket to serve.")
+    ] = cluster.DEFAULT_DATA_DIR / "agent" / "runtime.sock",
+    verbose: Verbose = False,
+) -> None:
+    """Serve the process runtime (CRI over a unix socket) on its own."""
+    _configure_process(verbose=verbose)
+    config = process.ProcessRuntimeConfig(root_dir=root_dir, socket_path=socket_path)
+    trio.run(_run_until_signalled, process.ProcessRuntime(config).run)
 
 
 def _configure_process(*, verbose: bool) -> None:

@@ -1,24 +1,28 @@
 """`arktos up`: the whole cluster in one trio process.
 
 Components start in dependency order, each saying when it is ready: the store opens,
-the API server listens (and the admin kubeconfig is written), then the controllers, which
-reach the API server through the client exactly as separate processes would. `/readyz`
-answers 200 once every component is ready. `stop()` shuts down in reverse order: the
-controllers first, then the API server, then the store.
+the API server listens (and the admin kubeconfig is written), then the controllers, the
+scheduler and the node agent, which reach the API server through the client exactly as
+separate processes would. The cluster is ready once its node is: `/readyz` answers 200
+from then on. `stop()` shuts down in reverse order: the agent stops its pods (unless told
+to keep them), the controllers stop, then the embedded runtime, the API server and the
+store.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import pathlib
 
 import trio
 
 import arktos_lite
-from arktos_lite import apiserver, client, controllers, scheduler, storage
+from arktos_lite import agent, apiserver, client, controllers, runtime, scheduler, storage
 from arktos_lite.controllers import workload
+from arktos_lite.runtime import process
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,15 @@ def user_agent(component: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class AgentOptions:
+    """The node agent and its runtimes, in `arktos up` or as `arktos agent`."""
+
+    config: agent.AgentConfig
+    # `name,workloadType,endpoint;…`; empty: the embedded process runtime, in this process.
+    runtime_endpoints: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ClusterOptions:
     data_dir: pathlib.Path = DEFAULT_DATA_DIR
     host: str = "127.0.0.1"
@@ -60,6 +73,8 @@ class ClusterOptions:
     # Instances of the partitioned workload controller manager in this process.
     workload_controllers: int = 1
     workload: workload.WorkloadConfig = dataclasses.field(default_factory=workload.WorkloadConfig)
+    # The node agent; its root dir defaults to DATA_DIR/agent.
+    agent: AgentOptions | None = None
 
     @property
     def store_url(self) -> str:
@@ -165,6 +180,12 @@ class Cluster:
                             config=options.scheduler,
                         )
                         await components.start(pods.run)
+                    if options.agent is not None:
+                        await components.start(
+                            functools.partial(
+                                run_agent, await connected("agent"), options=options.agent
+                            )
+                        )
                     self._ready = True
                     logger.info("cluster ready at %s", bound.url)
                     task_status.started(Started(url=bound.url, kubeconfig=options.kubeconfig))
@@ -179,3 +200,53 @@ class Cluster:
         self._ready = False
         self._stopping = True
         self._stop_requested.set()
+
+
+async def run_agent(
+    api: client.Client,
+    *,
+    options: AgentOptions,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The node agent over its runtimes, until cancelled.
+
+    Without runtime endpoints the embedded process runtime serves in this process, on a
+    unix socket under the agent's root dir. It outlives the agent: the agent stops its pods
+    through it while shutting down, and only then does the runtime stop.
+    """
+    config = options.config
+    endpoints = (
+        runtime.parse_endpoints(options.runtime_endpoints) if options.runtime_endpoints else ()
+    )
+    async with contextlib.AsyncExitStack() as stack, trio.open_nursery() as nursery:
+        runtime_scope = trio.CancelScope(shield=True)
+        if not endpoints:
+            embedded = process.ProcessRuntime(
+                process.ProcessRuntimeConfig(
+                    root_dir=config.root_dir / "runtime",
+                    socket_path=config.root_dir / "runtime.sock",
+                    host_ip=config.node_ip,
+                )
+            )
+
+            async def serve_runtime(*, task_status: trio.TaskStatus[pathlib.Path]) -> None:
+                with runtime_scope:
+                    await embedded.run(task_status=task_status)
+
+            socket_path = await nursery.start(serve_runtime)
+            endpoints = (runtime.Endpoint("process", "container", f"unix://{socket_path}"),)
+        try:
+            named = []
+            for endpoint in endpoints:
+                connection = await stack.enter_async_context(
+                    runtime.RuntimeClient.connect(endpoint.address)
+                )
+                named.append(
+                    agent.NamedRuntime(
+                        endpoint.name, agent.WorkloadType(endpoint.workload_type), connection
+                    )
+                )
+            node = agent.Agent(api, config=config, runtimes=agent.RuntimeSet(tuple(named)))
+            await node.run(task_status=task_status)
+        finally:
+            runtime_scope.cancel()

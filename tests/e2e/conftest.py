@@ -7,6 +7,7 @@ missing tool is a failure: CI installs everything.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -56,13 +57,23 @@ def require_tool(name: str) -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    data_dir = tmp_path_factory.mktemp("arktos")
+@contextlib.contextmanager
+def running_cluster(data_dir: pathlib.Path, *args: str) -> Iterator[Cluster]:
+    """`arktos up` over `data_dir` until the block ends, then SIGTERM and a clean exit."""
     log = data_dir / "arktos.log"
-    with log.open("w") as log_file:
+    with log.open("a") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "arktos_lite", "up", "--data-dir", str(data_dir), "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "arktos_lite",
+                "up",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                "0",
+                *args,
+            ],
             stdout=subprocess.PIPE,
             stderr=log_file,
             text=True,
@@ -79,8 +90,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         finally:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 raise
     assert process.returncode == 0, log.read_text()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("arktos")) as running:
+        yield running

@@ -48,7 +48,8 @@ def test_crud(core: kubernetes.client.CoreV1Api) -> None:
     with pytest.raises(ApiException) as conflict:
         core.replace_namespaced_pod("py1", "default", read)
     assert conflict.value.status == 409
-    core.delete_namespaced_pod("py1", "default")
+    # The pod runs on the cluster's node: only a zero grace period removes it at once.
+    core.delete_namespaced_pod("py1", "default", grace_period_seconds=0)
     with pytest.raises(ApiException) as missing:
         core.read_namespaced_pod("py1", "default")
     assert missing.value.status == 404

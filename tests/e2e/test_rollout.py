@@ -1,19 +1,16 @@
 """Deployments inside `arktos up`, driven by stock `kubectl create deployment`, `set image`
 and `rollout status|history|undo|pause|resume|restart`.
 
-Pods are made Ready by a stand-in kubelet in the test (pods on no node only), so that
-rollouts progress whether or not `arktos up` runs node agents.
+The pods run for real on `arktos up`'s node (the embedded runtime runs `sleep` whatever
+the image's tag), so each rollout waits for real pods to start and end.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import kubernetes
 import pytest
 
 from .conftest import Cluster, require_tool
@@ -40,47 +37,8 @@ def _has_deployment_controller(cluster: Cluster) -> bool:
     return any(item.get("controllerType") == "Deployment" for item in items)
 
 
-class StandInKubelet:
-    """Marks the pods of one namespace that no node holds Running and Ready."""
-
-    def __init__(self, core: kubernetes.client.CoreV1Api) -> None:
-        self._core = core
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> StandInKubelet:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            # A pod may go between list and patch; the next pass sees the rest.
-            with contextlib.suppress(kubernetes.client.ApiException):
-                self._pass()
-            self._stop.wait(0.1)
-
-    def _pass(self) -> None:
-        for pod in self._core.list_namespaced_pod(NAMESPACE).items:
-            meta, spec = pod.metadata, pod.spec
-            if meta is None or spec is None or spec.node_name or meta.deletion_timestamp:
-                continue
-            conditions = (pod.status.conditions if pod.status else None) or []
-            if any(c.type == "Ready" and c.status == "True" for c in conditions):
-                continue
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            status = {
-                "phase": "Running",
-                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": stamp}],
-            }
-            self._core.patch_namespaced_pod_status(str(meta.name), NAMESPACE, {"status": status})
-
-
 @pytest.fixture
-def rollout_cluster(cluster: Cluster) -> Iterator[Cluster]:
+def rollout_cluster(cluster: Cluster) -> Cluster:
     require_tool("kubectl")
     deadline = time.monotonic() + 15
     while not _has_deployment_controller(cluster):
@@ -88,19 +46,11 @@ def rollout_cluster(cluster: Cluster) -> Iterator[Cluster]:
             raise AssertionError("arktos up registered no Deployment controller instance")
         time.sleep(0.5)
     cluster.kubectl("create", "namespace", NAMESPACE)
-    config = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(cluster.kubeconfig), client_configuration=config
-    )
-    with (
-        kubernetes.client.ApiClient(config) as api,
-        StandInKubelet(kubernetes.client.CoreV1Api(api)),
-    ):
-        yield cluster
+    return cluster
 
 
 def kubectl(cluster: Cluster, *args: str) -> str:
-    return cluster.kubectl(*args, "-n", NAMESPACE)
+    return cluster.kubectl("-n", NAMESPACE, *args)
 
 
 def rollout_status(cluster: Cluster) -> str:
@@ -133,24 +83,27 @@ def revisions(cluster: Cluster) -> list[str]:
 
 def test_kubectl_rollouts(rollout_cluster: Cluster) -> None:
     cluster = rollout_cluster
-    kubectl(cluster, "create", "deployment", NAME, "--image=nginx:1", "--replicas=3")
+    kubectl(
+        cluster, "create", "deployment", NAME, "--image=busybox:1", "--replicas=3",
+        "--", "sleep", "3600",
+    )  # fmt: skip
     assert "successfully rolled out" in rollout_status(cluster)
 
-    kubectl(cluster, "set", "image", f"deployment/{NAME}", "nginx=nginx:2")
+    kubectl(cluster, "set", "image", f"deployment/{NAME}", "busybox=busybox:2")
     assert "successfully rolled out" in rollout_status(cluster)
     assert revisions(cluster) == ["1", "2"]
     detail = kubectl(cluster, "rollout", "history", f"deployment/{NAME}", "--revision=2")
-    assert "nginx:2" in detail
+    assert "busybox:2" in detail
 
     assert "rolled back" in kubectl(cluster, "rollout", "undo", f"deployment/{NAME}")
     assert "successfully rolled out" in rollout_status(cluster)
-    assert image(cluster) == "nginx:1"
+    assert image(cluster) == "busybox:1"
     # The ReplicaSet of revision 1 came back as revision 3; no third one was made.
     assert revisions(cluster) == ["2", "3"]
     assert len(replicasets(cluster)) == 2
 
     assert "paused" in kubectl(cluster, "rollout", "pause", f"deployment/{NAME}")
-    kubectl(cluster, "set", "image", f"deployment/{NAME}", "nginx=nginx:3")
+    kubectl(cluster, "set", "image", f"deployment/{NAME}", "busybox=busybox:3")
     time.sleep(2)
     assert len(replicasets(cluster)) == 2
     assert "resumed" in kubectl(cluster, "rollout", "resume", f"deployment/{NAME}")

@@ -4,11 +4,12 @@ the component commands refuse a bad configuration file."""
 from __future__ import annotations
 
 import pathlib
+import socket
 
 import pytest
 import typer.testing
 
-from arktos_lite import cli, cluster, controllers
+from arktos_lite import agent, cli, cluster, controllers
 
 
 @pytest.fixture
@@ -31,11 +32,38 @@ def test_up_runs_the_whole_cluster_with_the_defaults(
     started: list[tuple[cluster.ClusterOptions, bool]],
 ) -> None:
     invoke("up")
-    assert started == [(cluster.ClusterOptions(), False)]
+    node = cluster.AgentOptions(
+        agent.AgentConfig(
+            node_name=socket.gethostname(), root_dir=cluster.DEFAULT_DATA_DIR / "agent", port=0
+        )
+    )
+    assert started == [(cluster.ClusterOptions(agent=node), False)]
     options = started[0][0]
     assert options.controller_manager == controllers.ControllerManagerOptions()
     assert options.scheduler is not None
     assert options.workload_controllers == 1
+
+
+def test_up_runs_its_node_on_the_runtime_asked_for(
+    started: list[tuple[cluster.ClusterOptions, bool]],
+) -> None:
+    invoke("up", "--container-runtime", "containerd", "--keep-pods", "--node-name", "n1")
+    invoke("up", "--runtime-endpoint", "proc,container,unix:///p.sock;vm,vm,unix:///v.sock")
+    invoke("up", "--no-agent")
+    first, second, third = (options.agent for options, _ in started)
+    assert first is not None
+    assert first.runtime_endpoints == "containerd,container,unix:///run/containerd/containerd.sock"
+    assert (first.config.keep_pods, first.config.node_name) == (True, "n1")
+    assert second is not None
+    assert second.runtime_endpoints == "proc,container,unix:///p.sock;vm,vm,unix:///v.sock"
+    assert third is None
+
+
+@pytest.mark.parametrize("command", ["up", "agent"])
+def test_a_bad_runtime_endpoint_is_refused(command: str) -> None:
+    result = typer.testing.CliRunner().invoke(cli.app, [command, "--runtime-endpoint", "only,two"])
+    assert result.exit_code == 2
+    assert "--runtime-endpoint" in result.output
 
 
 def test_up_runs_as_many_workload_controller_managers_as_asked(
