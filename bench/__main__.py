@@ -46,12 +46,19 @@ def _workload(*, quick: bool) -> None:
     workload.main(quick=quick)
 
 
+def _agent(*, quick: bool) -> None:
+    from bench import agent
+
+    agent.main(quick=quick)
+
+
 GROUPS: dict[str, Group] = {
     "storage": _storage,
     "api": _api,
     "controllers": _controllers,
     "scheduler": _scheduler,
     "workload": _workload,
+    "agent": _agent,
 }
 
 
