@@ -9,6 +9,7 @@ the same port over the same store, whose objects and history survive.
 from __future__ import annotations
 
 import contextlib
+import pathlib
 from collections.abc import AsyncIterator
 from typing import Self
 
@@ -44,8 +45,10 @@ class Server:
         tls: apiserver.TLSFiles | None = None,
         limits: apiserver.Limits | None = None,
         graceful_timeout: float = 1.0,
+        unix_socket: pathlib.Path | None = None,
     ) -> None:
         self.backend = backend
+        self.unix_socket = unix_socket
         self._nursery = nursery
         self._auth = auth or authenticator()
         self._tls = tls
@@ -65,6 +68,7 @@ class Server:
         tls: apiserver.TLSFiles | None = None,
         limits: apiserver.Limits | None = None,
         graceful_timeout: float = 1.0,
+        unix_socket: pathlib.Path | None = None,
     ) -> AsyncIterator[Self]:
         """A started server over a fresh in-memory store, stopped (if running) on exit."""
         async with storage.open_store("sqlite://") as backend, trio.open_nursery() as nursery:
@@ -75,6 +79,7 @@ class Server:
                 tls=tls,
                 limits=limits,
                 graceful_timeout=graceful_timeout,
+                unix_socket=unix_socket,
             )
             await server.start()
             try:
@@ -99,6 +104,7 @@ class Server:
             tls=self._tls,
             limits=self._limits,
             graceful_timeout=self._graceful_timeout,
+            unix_socket=self.unix_socket,
         )
         api = apiserver.APIServer(self.backend, authenticator=self._auth, options=options)
         stopped = trio.Event()

@@ -105,6 +105,7 @@ class Client:
             verify: ssl.SSLContext | bool = tls.ssl_context(config) if config.tls else True
             transport = httpx.AsyncHTTPTransport(
                 verify=verify,
+                uds=config.unix_socket,
                 http1=True,
                 http2=False,
                 retries=0,

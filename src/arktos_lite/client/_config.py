@@ -37,6 +37,8 @@ class Config:
     files (`cert_file`, `key_file`) or from PEM bytes (`cert_data`, `key_data`).
     `tls_server_name`, as kubectl's `tls-server-name`, is the name sent in TLS SNI and
     checked against the server's certificate instead of the host of `server`.
+    `unix_socket` reaches a server on the same machine through its unix socket instead
+    (plain HTTP; `server` then only names it, as `http://localhost`).
     """
 
     server: str
@@ -50,11 +52,14 @@ class Config:
     cert_data: bytes | None = None
     key_data: bytes | None = dataclasses.field(default=None, repr=False)
     tls_server_name: str | None = None
+    unix_socket: str | None = None
 
     def __post_init__(self) -> None:
         scheme = self.server.split("://", 1)[0].lower() if "://" in self.server else ""
         if scheme not in ("http", "https"):
             raise ValueError(f"server {self.server!r} must be an http:// or https:// URL")
+        if self.unix_socket is not None and scheme != "http":
+            raise ValueError("a unix socket speaks plain HTTP: give an http:// server")
         if self.cert_file is not None and self.cert_data is not None:
             raise ValueError("give the client certificate as a file or as data, not both")
         if self.key_file is not None and self.key_data is not None:

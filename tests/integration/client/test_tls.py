@@ -105,3 +105,25 @@ async def test_the_tls_server_name_of_the_kubeconfig(
             else:
                 with pytest.raises(client.Unreachable, match="Hostname mismatch"):
                     await admin.version()
+
+
+async def test_a_local_client_through_the_unix_socket(
+    pki: pki_.Pki, tmp_path: pathlib.Path
+) -> None:
+    """The components of `arktos up` reach their API server this way: no TLS to pay for."""
+    tls = apiserver.TLSFiles(cert=pki.server_cert, key=pki.server_key, client_ca=pki.ca_cert)
+    auth = authn.Authenticator(admin_token=pki.admin_token)
+    socket = tmp_path / "apiserver.sock"
+    async with Cluster.open(auth=auth, tls=tls, unix_socket=socket):
+        config = client.Config(
+            server="http://localhost", token=pki.admin_token, unix_socket=str(socket)
+        )
+        async with client.Client(config) as local:
+            await local.create(TENANTS, {"metadata": {"name": "t1"}})
+            assert (await local.get(TENANTS, "t1"))["metadata"]["name"] == "t1"
+        anonymous = client.Config(server="http://localhost", unix_socket=str(socket))
+        async with client.Client(anonymous) as stranger:
+            with pytest.raises(errors.Unauthorized):
+                await stranger.get(TENANTS, "t1")
+    with pytest.raises(ValueError, match="plain HTTP"):
+        client.Config(server="https://localhost", unix_socket=str(socket))

@@ -43,6 +43,7 @@ def test_values() -> None:
         "cert_data",
         "key_data",
         "tls_server_name",
+        "unix_socket",
     ]
     assert [f.name for f in dataclasses.fields(client.WatchEvent)] == ["type", "object"]
     for value in (client.Config, client.WatchEvent):
