@@ -1,9 +1,11 @@
 """`python -m bench agent`: the node agent, real and hollow.
 
 * Pod startup latency, as Kubernetes' pod startup SLO measures it: 100 pods (one container
-  running `sleep`) are created against `arktos up` (embedded process runtime, one node),
-  20 at a time; each pod's latency runs from just before its create request until a watch
-  shows it `Running`. p50 and p99; goal: p99 under 1 s (Kubernetes' SLO: p99 <= 5 s).
+  running `sleep`) are created against `arktos up` (embedded process runtime, one node);
+  each pod's latency runs from just before its create request until a watch shows it
+  `Running`. Paced at 10 pods/s, as the SLO is measured at a steady creation rate (goal:
+  p99 under 1 s; Kubernetes' SLO: p99 <= 5 s), and all at once, 20 creates in flight
+  (saturation: the latency then is mostly the queue).
 * Hollow nodes: `arktos up --no-agent` and `arktos agent --hollow 1000` in two processes;
   30 pods per node are created and scheduled onto them; once every pod is Running, CPU
   (share of one core) and RSS of the agent process and of the API server (which also runs
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import pathlib
 import subprocess
@@ -38,6 +41,7 @@ assert PODS
 assert NODES
 
 STARTUP_CONCURRENCY = 20
+STARTUP_RATE = 10.0
 RUNNING_TIMEOUT = 900.0
 HOLLOW_PODS_PER_NODE = 30
 
@@ -56,46 +60,64 @@ def _pod(name: str) -> Obj:
     }
 
 
-async def _startup_latencies(kubeconfig: pathlib.Path, count: int) -> list[float]:
+async def _startup_latencies(
+    kubeconfig: pathlib.Path, count: int, *, rate: float | None, prefix: str
+) -> list[float]:
+    """Create `count` pods, `rate` per second or all at once (`STARTUP_CONCURRENCY` in
+    flight); the latency of each, from its create request to Running seen by a watch."""
     created: dict[str, float] = {}
     running: dict[str, float] = {}
+    names = [f"{prefix}-{index}" for index in range(count)]
     async with client.Client.from_kubeconfig(kubeconfig, qps=5000, burst=10000) as api:
         listed = await api.list(PODS, namespace="default")
         version = listed["metadata"]["resourceVersion"]
         all_running = trio.Event()
+
+        def seen(pod: Obj) -> None:
+            name = pod["metadata"].get("name")
+            if (
+                name in created
+                and name not in running
+                and ((pod.get("status") or {}).get("phase") == "Running")
+            ):
+                running[name] = time.perf_counter()
+                if len(running) == count:
+                    all_running.set()
 
         async def watch() -> None:
             async with api.watch(PODS, namespace="default", resource_version=version) as events:
                 async for event in events:
                     seen(event.object)
 
-        def seen(pod: Obj) -> None:
-            name = pod["metadata"]["name"]
-            if (pod.get("status") or {}).get("phase") == "Running" and name not in running:
-                running[name] = time.perf_counter()
-                if len(running) == count:
-                    all_running.set()
+        async def create(name: str) -> None:
+            created[name] = time.perf_counter()
+            await api.create(PODS, _pod(name))
 
-        names = [f"startup-{index}" for index in range(count)]
-        send, receive = trio.open_memory_channel[str](count)
-        for name in names:
-            send.send_nowait(name)
-        send.close()
-
-        async def create() -> None:
-            async for name in receive:
-                created[name] = time.perf_counter()
-                await api.create(PODS, _pod(name))
+        async def create_all() -> None:
+            if rate is None:
+                await cluster.create_all(api, [(PODS, _pod(name)) for name in names])
+                return
+            start = trio.current_time()
+            async with trio.open_nursery() as creators:
+                for index, name in enumerate(names):
+                    await trio.sleep_until(start + index / rate)
+                    creators.start_soon(create, name)
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch)
-            async with trio.open_nursery() as creators:
-                for _ in range(STARTUP_CONCURRENCY):
-                    creators.start_soon(create)
+            if rate is None:
+                # create_all sends them as fast as it can; each clock starts at once.
+                now = time.perf_counter()
+                created.update(dict.fromkeys(names, now))
+            await create_all()
             with trio.fail_after(RUNNING_TIMEOUT):
                 await all_running.wait()
             nursery.cancel_scope.cancel()
         await api.delete_collection(PODS, namespace="default")
+        # The next run starts on an idle node.
+        with trio.fail_after(RUNNING_TIMEOUT):
+            while (await api.list(PODS, namespace="default"))["items"]:  # noqa: ASYNC110
+                await trio.sleep(0.5)
     return sorted(running[name] - created[name] for name in names)
 
 
@@ -109,13 +131,25 @@ def startup(*, quick: bool) -> None:
             kubeconfig,
         ),
     ):
-        latencies = trio.run(_startup_latencies, kubeconfig, count)
-    p50 = report.percentile(latencies, 0.5)
-    p99 = report.percentile(latencies, 0.99)
-    report.row("create -> Running, p50", f"{p50 * 1000:,.0f} ms")
+        paced = trio.run(
+            functools.partial(
+                _startup_latencies, kubeconfig, count, rate=STARTUP_RATE, prefix="paced"
+            )
+        )
+        burst = trio.run(
+            functools.partial(_startup_latencies, kubeconfig, count, rate=None, prefix="burst")
+        )
+    p99 = report.percentile(paced, 0.99)
     report.row(
-        "create -> Running, p99", f"{p99 * 1000:,.0f} ms", report.goal(p99 < 1.0, "p99 < 1 s")
+        f"paced, {STARTUP_RATE:g} pods/s: p50", f"{report.percentile(paced, 0.5) * 1000:,.0f} ms"
     )
+    report.row(
+        f"paced, {STARTUP_RATE:g} pods/s: p99",
+        f"{p99 * 1000:,.0f} ms",
+        report.goal(p99 < 1.0, "p99 < 1 s"),
+    )
+    report.row("all at once: p50", f"{report.percentile(burst, 0.5) * 1000:,.0f} ms")
+    report.row("all at once: p99", f"{report.percentile(burst, 0.99) * 1000:,.0f} ms")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

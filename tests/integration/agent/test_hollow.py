@@ -12,23 +12,9 @@ import trio
 
 from arktos_lite import agent, client
 
-from .._server import ADMIN_TOKEN, Server
 from ..controllers.conftest import LEASES, NODES, PODS, eventually, exists
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    async with Server.open() as running:
-        yield running
-
-
-@pytest.fixture
-async def api(server: Server) -> AsyncIterator[client.Client]:
-    config = client.Config(server=server.url, token=ADMIN_TOKEN)
-    async with client.Client(config, qps=5000, burst=5000) as connected:
-        yield connected
 
 
 @contextlib.asynccontextmanager

@@ -15,24 +15,10 @@ from arktos_lite.agent import _node as node_
 from arktos_lite.agent._runtimes import NamedRuntime, RuntimeSet, WorkloadType
 from arktos_lite.runtime._fake import FakeRuntime
 
-from .._server import ADMIN_TOKEN, Server
 from ..controllers.conftest import LEASES, NODES, eventually, exists
 
 Obj = dict[str, Any]
 NODE = "n1"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    async with Server.open() as running:
-        yield running
-
-
-@pytest.fixture
-async def api(server: Server) -> AsyncIterator[client.Client]:
-    config = client.Config(server=server.url, token=ADMIN_TOKEN)
-    async with client.Client(config, qps=1000, burst=1000) as connected:
-        yield connected
 
 
 @pytest.fixture

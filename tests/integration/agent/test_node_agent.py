@@ -8,31 +8,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
 from arktos_lite import agent, client
 from arktos_lite.runtime._fake import FakeRuntime
 from arktos_lite.runtime.cri import api_pb2 as cri
 
-from .._server import ADMIN_TOKEN, Server
 from ..controllers.conftest import LEASES, NODES, PODS, eventually, exists
 
 Obj = dict[str, Any]
 NODE = "n1"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    async with Server.open() as running:
-        yield running
-
-
-@pytest.fixture
-async def api(server: Server) -> AsyncIterator[client.Client]:
-    config = client.Config(server=server.url, token=ADMIN_TOKEN)
-    async with client.Client(config, qps=1000, burst=1000) as connected:
-        yield connected
 
 
 @contextlib.asynccontextmanager

@@ -24,7 +24,6 @@ from arktos_lite.runtime._fake import FakeRuntime, command_behaviour
 from arktos_lite.runtime._protocol import ExecResult
 from arktos_lite.runtime.cri import api_pb2 as cri
 
-from .._server import ADMIN_TOKEN, Server
 from ..controllers.conftest import CONFIGMAPS, EVENTS, PODS, eventually, exists
 
 Obj = dict[str, Any]
@@ -35,19 +34,6 @@ pytestmark = pytest.mark.filterwarnings(
     # see tests/integration/controllers/workload/test_partitioned.py.
     "ignore:Async generator 'httpx._content.ByteStream.__aiter__':ResourceWarning"
 )
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    async with Server.open() as running:
-        yield running
-
-
-@pytest.fixture
-async def api(server: Server) -> AsyncIterator[client.Client]:
-    config = client.Config(server=server.url, token=ADMIN_TOKEN)
-    async with client.Client(config, qps=1000, burst=1000) as connected:
-        yield connected
 
 
 @pytest.fixture
