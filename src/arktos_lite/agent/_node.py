@@ -51,7 +51,7 @@ import trio
 import arktos_lite
 from arktos_lite import client, runtime
 from arktos_lite.agent import _runtimes as runtimes
-from arktos_lite.api import errors, resources
+from arktos_lite.api import errors, resources, timestamps
 
 logger = logging.getLogger(__name__)
 
@@ -530,15 +530,6 @@ def status_differs(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return _without_times(old) != _without_times(new)
 
 
-def rfc3339(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def micro_time(moment: datetime.datetime) -> str:
-    """A `MicroTime`, as Lease renewTime is written."""
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def wall_clock() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -603,7 +594,7 @@ class LeaseKeeper:
             body = lease_body(
                 self._node_name,
                 duration=self._duration,
-                renew_time=micro_time(self._clock()),
+                renew_time=timestamps.micro_time(self._clock()),
                 node=node,
                 base=self._lease,
             )
@@ -783,7 +774,7 @@ class NodeReporter:
             node_ip=self._node_ip,
             port=self.port,
             max_pods=self._max_pods,
-            now=rfc3339(self._clock()),
+            now=timestamps.rfc3339(self._clock()),
         )
 
     async def _register(self, observed: Observed) -> Obj:

@@ -26,14 +26,13 @@ it, with the pod object, into `status` exactly as kubelet would write it. Guaran
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 # Quantities are parsed by the API's own parser, which `arktos_lite.api` does not export
 # by name (the scheduler reads them the same way).
-from arktos_lite.api import _validation as validation
+from arktos_lite.api import _validation as validation, timestamps
 
 Obj = dict[str, Any]
 
@@ -149,13 +148,12 @@ class PodView:
 
 
 def rfc3339(nanos: int) -> str:
-    """A runtime timestamp in the API's format (whole seconds, UTC)."""
-    moment = datetime.datetime.fromtimestamp(nanos / 1e9, tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A runtime timestamp (nanoseconds) in the API's format."""
+    return timestamps.rfc3339(timestamps.from_nanos(nanos))
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamps.rfc3339(timestamps.now())
 
 
 # QoS

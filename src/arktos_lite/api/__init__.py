@@ -10,7 +10,17 @@ from arktos_lite.api import (
     _patch as patch,
     _resources as resources,
     _selectors as selectors,
+    _timestamps as timestamps,
 )
 from arktos_lite.api._hashkey import MAX_HASH_KEY as MAX_HASH_KEY, hash_key as hash_key
 
-__all__ = ["MAX_HASH_KEY", "errors", "hash_key", "managed", "patch", "resources", "selectors"]
+__all__ = [
+    "MAX_HASH_KEY",
+    "errors",
+    "hash_key",
+    "managed",
+    "patch",
+    "resources",
+    "selectors",
+    "timestamps",
+]

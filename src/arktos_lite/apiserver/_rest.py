@@ -35,6 +35,7 @@ from arktos_lite.api import (
     _resources as resources,
     _schema as schema,
     _selectors as selectors,
+    _timestamps as timestamps,
     _validation as validation,
 )
 from arktos_lite.apiserver import _strategy as strategy
@@ -53,7 +54,7 @@ _IP_KEY_PREFIX = "/registry/serviceips/"
 
 
 def now_rfc3339(clock: Callable[[], datetime.datetime]) -> str:
-    return clock().astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamps.rfc3339(clock())
 
 
 def encode(obj: Obj) -> bytes:

@@ -35,7 +35,7 @@ from typing import Any
 import trio
 
 from arktos_lite import client, machinery
-from arktos_lite.api import errors, resources
+from arktos_lite.api import errors, resources, timestamps
 from arktos_lite.controllers import _common as common
 
 logger = logging.getLogger(__name__)
@@ -247,10 +247,6 @@ def merge_conditions(
             stamped["lastTransitionTime"] = now
         merged[new["type"]] = stamped
     return list(merged.values())
-
-
-def _rfc3339(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _wall_clock() -> datetime.datetime:
@@ -486,7 +482,7 @@ class NamespaceController:
         status = namespace.get("status") or {}
         current = status.get("conditions") or []
         merged = merge_conditions(
-            current, deletion_conditions(content), now=_rfc3339(self._wall_clock())
+            current, deletion_conditions(content), now=timestamps.rfc3339(self._wall_clock())
         )
         if merged == current:
             return

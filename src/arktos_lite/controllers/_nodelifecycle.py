@@ -25,7 +25,6 @@ the node's wall clock with its own. Guarantees, as kube-controller-manager gives
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +33,7 @@ from typing import Any
 import trio
 
 from arktos_lite import client, machinery
-from arktos_lite.api import errors, resources
+from arktos_lite.api import errors, resources, timestamps
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ LEASES = _resource("coordination.k8s.io", "leases")
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamps.rfc3339(timestamps.now())
 
 
 # Conditions and taints

@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 import trio
 
 from arktos_lite import client
-from arktos_lite.api import errors, resources
+from arktos_lite.api import errors, resources, timestamps
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +78,6 @@ class _Recorded:
     name: str
     count: int
     at: float
-
-
-def _timestamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _wall_clock() -> datetime.datetime:
@@ -175,7 +171,7 @@ class EventRecorder:
                         previous.name,
                         {
                             "count": previous.count + 1,
-                            "lastTimestamp": _timestamp(pending.wall),
+                            "lastTimestamp": timestamps.rfc3339(pending.wall),
                             "message": pending.message,
                         },
                         namespace=pending.namespace,
@@ -221,7 +217,7 @@ class EventRecorder:
         return f"{pending.involved.get('name', 'event')}.{nanos:x}"
 
     def _body(self, pending: _Pending, *, name: str) -> Obj:
-        timestamp = _timestamp(pending.wall)
+        timestamp = timestamps.rfc3339(pending.wall)
         source = {"component": self._component}
         if self._host:
             source["host"] = self._host

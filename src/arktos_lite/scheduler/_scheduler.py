@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 import trio
 
 from arktos_lite import client, machinery
-from arktos_lite.api import errors, resources
+from arktos_lite.api import errors, resources, timestamps
 from arktos_lite.scheduler import (
     _cache as cache,
     _config as config_,
@@ -110,10 +110,6 @@ class _StatusUpdate:
 
 def _wall_clock() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def _timestamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _scheduling_relevant(old: Obj, new: Obj) -> bool:
@@ -324,7 +320,7 @@ class Scheduler:
         if current is not None and current.get("status") == "False":
             since = current.get("lastTransitionTime")
         else:
-            since = _timestamp(self._wall_clock())
+            since = timestamps.rfc3339(self._wall_clock())
         condition = {
             "type": POD_SCHEDULED,
             "status": "False",

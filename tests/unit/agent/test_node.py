@@ -9,6 +9,7 @@ import trio
 
 from arktos_lite.agent import _node as node
 from arktos_lite.agent._runtimes import NamedRuntime, RuntimeSet, WorkloadType
+from arktos_lite.api import timestamps
 from arktos_lite.runtime._fake import FakeRuntime
 
 GIB = 1024**3
@@ -179,7 +180,7 @@ def test_lease_body() -> None:
     owner = {"metadata": {"name": "n1", "uid": "u-1"}}
     moment = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.UTC)
     lease = node.lease_body(
-        "n1", duration=40, renew_time=node.micro_time(moment), node=owner, base=None
+        "n1", duration=40, renew_time=timestamps.micro_time(moment), node=owner, base=None
     )
     assert lease["metadata"]["namespace"] == "kube-node-lease"
     assert lease["metadata"]["ownerReferences"] == [

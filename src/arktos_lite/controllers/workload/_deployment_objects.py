@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from arktos_lite.api import selectors
+from arktos_lite.api import selectors, timestamps
 from arktos_lite.controllers.workload import _deployment_steps as steps
 
 Obj = dict[str, Any]
@@ -402,10 +402,6 @@ def rollback_annotations(deployment: Mapping[str, Any], rs: Mapping[str, Any]) -
 # Conditions
 
 
-def timestamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def parse_time(value: Any) -> datetime.datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -424,7 +420,7 @@ def new_condition(
     message: str,
     now: datetime.datetime,
 ) -> Obj:
-    stamp = timestamp(now)
+    stamp = timestamps.rfc3339(now)
     return {
         "type": str(type_),
         "status": str(status_),

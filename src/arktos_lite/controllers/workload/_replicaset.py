@@ -48,7 +48,7 @@ from typing import Any
 import trio
 
 from arktos_lite import client, machinery
-from arktos_lite.api import errors, resources, selectors
+from arktos_lite.api import errors, resources, selectors, timestamps
 from arktos_lite.controllers.workload import _gate as gate, _partition as partition
 
 logger = logging.getLogger(__name__)
@@ -299,7 +299,7 @@ def _set_condition(
         {
             "type": type_,
             "status": "True",
-            "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lastTransitionTime": timestamps.rfc3339(now),
             "reason": reason,
             "message": message,
         }
