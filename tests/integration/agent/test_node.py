@@ -105,7 +105,7 @@ async def test_the_lease_is_renewed(api: client.Client, fake: FakeRuntime, tmp_p
             now = await lease(api)
             return now is not None and now["spec"]["renewTime"] != first["spec"]["renewTime"]
 
-        await eventually(renewed, 2.0)
+        await eventually(renewed, 10.0)
 
 
 async def test_a_runtime_not_ready_makes_the_node_not_ready_and_back(
@@ -119,7 +119,7 @@ async def test_a_runtime_not_ready_makes_the_node_not_ready_and_back(
             found = conditions(await api.get(NODES, NODE))
             return found if found["ContainerRuntimeReady"]["status"] == "False" else None
 
-        found = await eventually(not_ready, 2.0)
+        found = await eventually(not_ready, 10.0)
         assert found["ContainerRuntimeReady"]["reason"] == "FakeNotReady"
         assert found["Ready"]["status"] == "False"
         assert found["Ready"]["reason"] == "KubeletNotReady"
@@ -135,14 +135,14 @@ async def test_a_runtime_not_ready_makes_the_node_not_ready_and_back(
             found = conditions(await api.get(NODES, NODE))
             return found["ContainerRuntimeReady"]["reason"] == "RuntimeUnreachable"
 
-        await eventually(unreachable, 2.0)
+        await eventually(unreachable, 10.0)
         fake.available = True
         fake.ready = True
 
         async def ready() -> bool:
             return conditions(await api.get(NODES, NODE))["Ready"]["status"] == "True"
 
-        await eventually(ready, 2.0)
+        await eventually(ready, 10.0)
 
 
 async def test_status_is_written_on_change_and_at_the_report_interval(
@@ -160,7 +160,7 @@ async def test_status_is_written_on_change_and_at_the_report_interval(
             now = await api.get(NODES, NODE)
             return now["metadata"]["resourceVersion"] != first["metadata"]["resourceVersion"]
 
-        await eventually(rewritten, 2.0)
+        await eventually(rewritten, 10.0)
 
 
 async def test_an_existing_node_is_adopted_keeping_what_users_gave_it(
@@ -203,7 +203,7 @@ async def test_a_deleted_node_is_registered_again(
             found = await exists(api, NODES, NODE)
             return found if found and found["metadata"]["uid"] != old["metadata"]["uid"] else None
 
-        node = await eventually(back, 3.0)
+        node = await eventually(back, 10.0)
         assert conditions(node)["Ready"]["status"] == "True"
 
         async def lease_follows() -> bool:
@@ -213,5 +213,5 @@ async def test_a_deleted_node_is_registered_again(
                 and held["metadata"]["ownerReferences"][0]["uid"] == (node["metadata"]["uid"])
             )
 
-        await eventually(lease_follows, 2.0)
+        await eventually(lease_follows, 10.0)
         assert reporter.node is not None

@@ -83,7 +83,7 @@ async def test_the_agent_registers_its_node_and_runs_a_pod(
         async def is_running() -> bool:
             return await phase(api, "p1") == "Running"
 
-        await eventually(is_running, 5.0)
+        await eventually(is_running, 10.0)
         assert await running_containers(fake) == 1
     # Stopping the agent stops its pods (the API objects stay).
     assert await running_containers(fake) == 0
@@ -100,7 +100,7 @@ async def test_keep_pods_leaves_them_running_for_the_next_agent(
         async def is_running() -> bool:
             return await phase(api, "p1") == "Running"
 
-        await eventually(is_running, 5.0)
+        await eventually(is_running, 10.0)
     assert await running_containers(fake) == 1
     ids = set(fake.container_ids)
     async with running(api, fake, tmp_path):
