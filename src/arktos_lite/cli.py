@@ -358,6 +358,33 @@ def process_runtime(
     trio.run(_run_until_signalled, process.ProcessRuntime(config).run)
 
 
+image_app = typer.Typer(no_args_is_help=True, help="Images of the embedded process runtime.")
+app.add_typer(image_app, name="image")
+
+
+@image_app.command("import")
+def image_import(
+    archive: Annotated[
+        pathlib.Path,
+        typer.Argument(exists=True, help="An OCI image archive (tar, tar.gz) or layout directory."),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option(help="The image's name (default: the one the archive gives)."),
+    ] = None,
+    root_dir: Annotated[
+        pathlib.Path,
+        typer.Option(help="The process runtime's root (`arktos up`: DATA_DIR/agent/runtime)."),
+    ] = cluster.DEFAULT_DATA_DIR / "agent" / "runtime",
+) -> None:
+    """Store an image for the process runtime, whose pods then run in it (with runc, as root)."""
+    try:
+        imported = process.import_image(root_dir, archive, name=name)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="ARCHIVE") from None
+    typer.echo(f"{imported.name or '<unnamed>'} {imported.digest} ({imported.size:,} bytes)")
+
+
 def _configure_process(*, verbose: bool) -> None:
     """Logging, and the garbage collector's thresholds, for every component process."""
     # Lists and informers' first lists decode thousands of objects at once; with the

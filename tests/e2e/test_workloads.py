@@ -6,13 +6,18 @@ probes restart and gate, and deleting a pod ends its processes."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+from arktos_lite.runtime import _oci
 
 from .conftest import Cluster, require_tool
 
@@ -217,3 +222,31 @@ def test_liveness_failure_restarts_and_readiness_gates(
         lambda: container_status(cluster, name).get("restartCount", 0) >= 1, what="restarted"
     )
     cluster.kubectl("delete", "pod", name, "-n", NAMESPACE, "--wait=false")
+
+
+def test_a_pod_runs_in_an_imported_image(cluster: Cluster, tmp_path: pathlib.Path) -> None:
+    """`arktos image import` stores an OCI image for the embedded runtime; as root with
+    runc, a pod of that image runs in the image's file system, not the host's."""
+    require_tool("runc")
+    if os.geteuid() != 0:
+        pytest.skip("images run under runc only as root")
+    archive = _oci.build_busybox_image(tmp_path / "busybox.tar", name="busybox:e2e")
+    imported = subprocess.run(
+        [
+            sys.executable, "-m", "arktos_lite", "image", "import", str(archive),
+            "--root-dir", str(cluster.data_dir / "agent" / "runtime"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # fmt: skip
+    assert imported.stdout.startswith("docker.io/library/busybox:e2e sha256:")
+    name = f"image-{marker()}"
+    cluster.kubectl(
+        "run", name, "-n", NAMESPACE, "--image=busybox:e2e", "--", "sleep", "3600"
+    )  # fmt: skip
+    eventually(lambda: phase(cluster, name) == "Running", what="Running")
+    assert cluster.kubectl("exec", name, "-n", NAMESPACE, "--", "ls", "/bin/busybox")
+    host_only = cluster.run_kubectl("exec", name, "-n", NAMESPACE, "--", "ls", str(tmp_path))
+    assert host_only.returncode != 0
+    cluster.kubectl("delete", "pod", name, "-n", NAMESPACE, "--grace-period=1")

@@ -3,6 +3,7 @@ the component commands refuse a bad configuration file."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import socket
 
@@ -10,6 +11,7 @@ import pytest
 import typer.testing
 
 from arktos_lite import agent, cli, cluster, controllers
+from arktos_lite.runtime import _oci
 
 
 @pytest.fixture
@@ -123,3 +125,25 @@ def test_component_commands_refuse_a_bad_config(command: str, tmp_path: pathlib.
     result = typer.testing.CliRunner().invoke(cli.app, [command, "--config", str(bad)])
     assert result.exit_code == 2
     assert "--config" in result.output
+
+
+def test_image_import_stores_an_image_for_the_process_runtime(tmp_path: pathlib.Path) -> None:
+    try:
+        archive = _oci.build_busybox_image(tmp_path / "busybox.tar", name="busybox:1.36")
+    except (OSError, ValueError) as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no static busybox to build an image of (install busybox-static): {error}")
+    root = tmp_path / "runtime"
+    result = typer.testing.CliRunner().invoke(
+        cli.app, ["image", "import", str(archive), "--root-dir", str(root)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("docker.io/library/busybox:1.36 sha256:")
+    broken = tmp_path / "broken.tar"
+    broken.write_bytes(b"not an archive")
+    result = typer.testing.CliRunner().invoke(
+        cli.app, ["image", "import", str(broken), "--root-dir", str(root)]
+    )
+    assert result.exit_code == 2
+    assert "ARCHIVE" in result.output

@@ -21,7 +21,7 @@ class Spec:
 class StubSupervisor:
     """Runs the exec'd command on the host; container `gone` does not exist."""
 
-    def exec_spec(self, container_id: str, cmd: Sequence[str]) -> Spec:
+    def exec_spec(self, container_id: str, cmd: Sequence[str], *, tty: bool = False) -> Spec:
         if container_id == "gone":
             raise errors.NotFound(f"container {container_id} not found")
         if container_id == "stopped":

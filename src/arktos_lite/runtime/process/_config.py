@@ -30,6 +30,9 @@ class ProcessRuntimeConfig:
     # None: namespaces and cgroups when root and `unshare` exist; False: never; True: demand
     # them (still degrades with a message when the machine cannot).
     isolate: bool | None = None
+    # None: containers whose image is in the store (`arktos image import`) run with runc
+    # when isolated and `runc` is on PATH; False: never (they run as host processes).
+    runc: bool | None = None
     # Containers share the host's network: the sandbox IP is the node's.
     host_ip: str = "127.0.0.1"
     # Parent of the per-container cgroups, relative to this process's own cgroup in each

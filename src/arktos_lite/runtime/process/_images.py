@@ -1,6 +1,8 @@
-"""Images for a runtime that has none: references are recorded, and may name a program.
+"""Nominal images: references are recorded, and may name a program.
 
-The process runtime runs host programs, so pulling an image fetches nothing: the reference
+Images imported into the runtime's store (`_store`, `arktos image import`) are real. Any
+other reference names nothing: the process runtime never downloads, so pulling one
+fetches nothing and succeeds, its containers run host programs, and the reference
 is remembered (in `<root>/images.json`) so ImageStatus and ListImages answer for it as a
 real runtime would. `program_for` says what a container without a command runs: its first
 arg, or the image's base name (`docker.io/library/busybox:1.36` -> `busybox`) when that is

@@ -80,6 +80,11 @@ class ContainerRecord:
     cgroup: bool = False
     # True once the runtime sent SIGKILL: a wrapper killed that way leaves no exit file.
     killed: bool = False
+    # Run by runc from a stored image (`_runc`): the image's id and how its rootfs was
+    # made ("overlay" or "copy"); argv, env and workdir are then the container's view.
+    runc: bool = False
+    image_id: str = ""
+    rootfs: str = ""
     # What could not be honoured (mounts without isolation, limits without cgroups).
     notes: list[str] = dataclasses.field(default_factory=list)
 

@@ -17,7 +17,6 @@ import grpc
 
 from arktos_lite.runtime import _errors as errors
 from arktos_lite.runtime.cri import api_pb2 as cri, api_pb2_grpc
-from arktos_lite.runtime.process._images import NOTE
 from arktos_lite.runtime.process._supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -328,7 +327,9 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
 
 
 class ImageServicer(api_pb2_grpc.ImageServiceServicer):
-    """runtime.v1.ImageService: references recorded, nothing pulled (see `_images`)."""
+    """runtime.v1.ImageService: images imported into the store (`_store`), and nominal
+    references: pulling a reference that is not in the store fetches nothing, it is
+    recorded and its containers run host commands (see `_images`)."""
 
     def __init__(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
@@ -336,7 +337,7 @@ class ImageServicer(api_pb2_grpc.ImageServiceServicer):
     def ListImages(
         self, request: cri.ListImagesRequest, context: grpc.ServicerContext
     ) -> cri.ListImagesResponse:
-        images = self.supervisor.images.list()
+        images = _call(context, "ListImages", self.supervisor.list_images)
         wanted = request.filter.image.image if request.HasField("filter") else ""
         if wanted:
             images = [i for i in images if wanted in (i.id, *i.repo_tags)]
@@ -345,24 +346,25 @@ class ImageServicer(api_pb2_grpc.ImageServiceServicer):
     def ImageStatus(
         self, request: cri.ImageStatusRequest, context: grpc.ServicerContext
     ) -> cri.ImageStatusResponse:
-        image = self.supervisor.images.status(request.image.image)
+        ref = request.image.image
+        image = _call(context, "ImageStatus", lambda: self.supervisor.image_status(ref))
         response = cri.ImageStatusResponse()
         if image is not None:
             response.image.CopyFrom(image)
             if request.verbose:
-                response.info["note"] = NOTE
+                response.info["note"] = self.supervisor.image_note(ref)
         return response
 
     def PullImage(
         self, request: cri.PullImageRequest, context: grpc.ServicerContext
     ) -> cri.PullImageResponse:
-        ref = _call(context, "PullImage", lambda: self.supervisor.images.pull(request.image.image))
+        ref = _call(context, "PullImage", lambda: self.supervisor.pull_image(request.image.image))
         return cri.PullImageResponse(image_ref=ref)
 
     def RemoveImage(
         self, request: cri.RemoveImageRequest, context: grpc.ServicerContext
     ) -> cri.RemoveImageResponse:
-        self.supervisor.images.remove(request.image.image)
+        _call(context, "RemoveImage", lambda: self.supervisor.remove_image(request.image.image))
         return cri.RemoveImageResponse()
 
     def ImageFsInfo(

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import logging
 import os
 import secrets
@@ -56,7 +57,9 @@ class ExecSpec(Protocol):
 class Supervisor(Protocol):
     """What the streaming server needs from the process supervisor."""
 
-    def exec_spec(self, container_id: str, cmd: Sequence[str]) -> ExecSpec: ...
+    def exec_spec(
+        self, container_id: str, cmd: Sequence[str], *, tty: bool = False
+    ) -> ExecSpec: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -159,8 +162,14 @@ class StreamingServer:
             return
         ws = await request.accept(subprotocol=subprotocol)
         try:
+            # A runc container makes the terminal inside itself.
             spec = await trio.to_thread.run_sync(
-                self._supervisor.exec_spec, pending.container_id, list(pending.cmd)
+                functools.partial(
+                    self._supervisor.exec_spec,
+                    pending.container_id,
+                    list(pending.cmd),
+                    tty=pending.tty,
+                )
             )
         except errors.CRIError as error:
             reason = "NotFound" if isinstance(error, errors.NotFound) else "InternalError"

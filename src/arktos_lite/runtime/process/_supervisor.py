@@ -20,6 +20,11 @@ Guarantees:
   says so (Status info "isolation", and the message of containers asking for mounts).
   There is no root filesystem of its own: a container sees the host's files, and a
   missing mount point is created on the host (an empty directory or file) to mount on.
+* Except for containers of stored images (`arktos image import`, see `_store`): when
+  isolated and `runc` is on PATH, such a container runs with runc in the image's rootfs
+  (see `_runc`), under the same wrapper, so logs, exit codes, stop and adoption work the
+  same way; its record says so (`runc`). An image reference that is not in the store
+  keeps naming nothing: the container runs its command on the host, as above.
 """
 
 from __future__ import annotations
@@ -39,9 +44,9 @@ from pathlib import Path
 
 from arktos_lite.runtime import _errors as errors
 from arktos_lite.runtime.cri import api_pb2 as cri
-from arktos_lite.runtime.process import _cgroups, _launch, _procfs
+from arktos_lite.runtime.process import _cgroups, _launch, _procfs, _runc, _store
 from arktos_lite.runtime.process._config import ProcessRuntimeConfig
-from arktos_lite.runtime.process._images import ImageStore, program_for
+from arktos_lite.runtime.process._images import NOTE, ImageStore, program_for
 from arktos_lite.runtime.process._logs import CriLogWriter, LogPump, rotated_paths
 from arktos_lite.runtime.process._records import (
     ContainerRecord,
@@ -51,6 +56,7 @@ from arktos_lite.runtime.process._records import (
     remove,
     write_json,
 )
+from arktos_lite.runtime.process._store import LocalImages, StoredImage, repo_digests
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,8 @@ TERMINATION_MESSAGE_PATH = "io.kubernetes.container.terminationMessagePath"
 MAX_TERMINATION_MESSAGE = 4096
 # How long StopContainer waits for the kernel to deliver SIGKILL and the monitor to notice.
 _KILL_WAIT = 5.0
+# How long `runc run` gets to notice its SIGKILLed container before it is killed too.
+_RUNC_KILL_WAIT = 1.0
 _POLL_MIN = 0.02
 _POLL_MAX = 0.25
 _DEFAULT_SIGNALS = tuple(
@@ -85,6 +93,8 @@ class IsolationSupport:
     nsenter: str
     mount: str
     description: str
+    # The runc binary when containers of stored images run with it ("" otherwise).
+    runc: str = ""
 
 
 def detect_isolation(config: ProcessRuntimeConfig) -> IsolationSupport:
@@ -123,9 +133,26 @@ def detect_isolation(config: ProcessRuntimeConfig) -> IsolationSupport:
         )
     else:
         description = f"namespaces ({cgroups.describe()})"
+    runc = _detect_runc(config)
+    if runc:
+        description += ",runc"
     return IsolationSupport(
-        True, cgroups if cgroups.usable else None, unshare, nsenter, mount, description
+        True, cgroups if cgroups.usable else None, unshare, nsenter, mount, description, runc
     )
+
+
+def _detect_runc(config: ProcessRuntimeConfig) -> str:
+    if config.runc is False:
+        return ""
+    runc = shutil.which("runc") or ""
+    if not runc or not shutil.which("umount"):
+        return ""
+    try:
+        probe = subprocess.run([runc, "--version"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log.warning("runc unusable: %s", e)
+        return ""
+    return runc if probe.returncode == 0 else ""
 
 
 def _now() -> int:
@@ -155,6 +182,9 @@ class _Monitor:
         # Set once the main process is known dead (and reaped when it was ours): from
         # then on its pid may name another process, so nothing may signal it.
         self.dead = False
+        # runc containers: the OOM notification, and whether runc was seen running it.
+        self.oom_watch: _runc.OomWatch | None = None
+        self.runc_started = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(
@@ -216,6 +246,8 @@ class Supervisor:
         self._monitors: dict[str, _Monitor] = {}
         self.isolation = IsolationSupport(False, None, "", "", "", "none (not started)")
         self.images = ImageStore(self.root / "images.json")
+        self.local_images = LocalImages(self.root)
+        self._runc: _runc.Runc | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -225,6 +257,13 @@ class Supervisor:
         self._container_dir.mkdir(parents=True, exist_ok=True)
         self.isolation = detect_isolation(self.config)
         log.info("process runtime isolation: %s", self.isolation.description)
+        if self.isolation.runc:
+            self._runc = _runc.Runc(
+                self.isolation.runc,
+                root=self.root / "runc",
+                mount=self.isolation.mount,
+                umount=shutil.which("umount") or "umount",
+            )
         with self._lock:
             for path in sorted(self._sandbox_dir.glob("*.json")):
                 data = read_json(path)
@@ -393,16 +432,28 @@ class Supervisor:
         md = config.metadata
         if not md.name:
             raise errors.InvalidArgument("container metadata needs a name")
-        env = {kv.key: kv.value for kv in config.envs}
-        env.setdefault("PATH", DEFAULT_PATH)
-        argv = program_for(
-            command=config.command, args=config.args, image=config.image.image, path=env["PATH"]
-        )
-        program = argv[0]
-        if "/" not in program and shutil.which(program, path=env["PATH"]) is None:
-            raise errors.InvalidArgument(
-                f'executable {program!r} not found in $PATH "{env["PATH"]}"'
+        stored = self.local_images.find(config.image.image)
+        spec: _runc.ProcessSpec | None = None
+        if stored is not None and self._runc is not None:
+            spec = _runc.process_for(
+                stored.config,
+                command=config.command,
+                args=config.args,
+                envs={kv.key: kv.value for kv in config.envs},
+                working_dir=config.working_dir,
             )
+            argv, env = spec.args, spec.env
+        else:
+            env = {kv.key: kv.value for kv in config.envs}
+            env.setdefault("PATH", DEFAULT_PATH)
+            argv = program_for(
+                command=config.command, args=config.args, image=config.image.image, path=env["PATH"]
+            )
+            program = argv[0]
+            if "/" not in program and shutil.which(program, path=env["PATH"]) is None:
+                raise errors.InvalidArgument(
+                    f'executable {program!r} not found in $PATH "{env["PATH"]}"'
+                )
         with self._lock:
             sb = self._sandbox(sandbox_id)
             if not sb.ready:
@@ -423,7 +474,9 @@ class Supervisor:
                 log_path = Path(sb.config.log_directory) / config.log_path
             else:
                 log_path = cdir / "container.log"
-            workdir = config.working_dir or str(cdir / "work")
+            # A runc container's working directory is in its rootfs; a host process
+            # gets a fresh directory of its own unless the config names one.
+            workdir = spec.cwd if spec is not None else config.working_dir or str(cdir / "work")
             rec = ContainerRecord(
                 id=cid,
                 sandbox_id=sandbox_id,
@@ -435,6 +488,17 @@ class Supervisor:
                 workdir=workdir,
                 hostname=sb.config.hostname or sb.config.metadata.name,
             )
+            if spec is not None and stored is not None:
+                rec.runc = True
+                rec.image_id = stored.id
+                if spec.note:
+                    rec.notes.append(spec.note)
+                self._write_bundle(rec, spec)
+            elif stored is not None:
+                rec.notes.append(
+                    f"image {stored.id} is stored but runs as a host process: runc needs root, "
+                    f"namespaces and runc ({self.isolation.description})"
+                )
             if config.mounts and not self.isolation.namespaces:
                 rec.notes.append(
                     "volume mounts unavailable: the process runtime runs unisolated "
@@ -452,16 +516,60 @@ class Supervisor:
         log.debug("container %s (%s) in sandbox %s: %s", cid, md.name, sandbox_id, argv)
         return cid
 
+    def _write_bundle(self, rec: ContainerRecord, spec: _runc.ProcessSpec) -> None:
+        """config.json of a runc container (lock held: small files only)."""
+        cdir = self._cdir(rec.id)
+        hostname_file = cdir / "hostname"
+        hostname_file.write_text(rec.hostname + "\n")
+        etc = {path: path for path in _runc.ETC_FILES if os.path.isfile(path)}
+        etc["/etc/hostname"] = str(hostname_file)
+        bundle = _runc.bundle_config(
+            spec,
+            hostname=rec.hostname,
+            mounts=[
+                _launch.BindMount(m.host_path, m.container_path, m.readonly)
+                for m in rec.config.mounts
+                if m.host_path and m.container_path
+            ],
+            etc_files=etc,
+            cgroups_path=_runc.cgroups_path(self.config.cgroup_name, rec.id),
+        )
+        _runc.Runc.write_config(cdir, bundle)
+
+    def _check_created(self, container_id: str) -> ContainerRecord:
+        rec = self._container(container_id)
+        if rec.state is not State.CREATED:
+            raise errors.FailedPrecondition(
+                f"container {container_id} is {rec.state.value}, not created"
+            )
+        return rec
+
     def start_container(self, container_id: str) -> None:
         with self._lock:
-            rec = self._container(container_id)
-            if rec.state is not State.CREATED:
-                raise errors.FailedPrecondition(
-                    f"container {container_id} is {rec.state.value}, not created"
-                )
+            rec = self._check_created(container_id)
+        if rec.runc:
+            # Mounting (or copying) the rootfs may take a while: not under the lock.
+            self._prepare_rootfs(rec)
+        with self._lock:
+            rec = self._check_created(container_id)
             self._spawn(rec)
             self._save_container(rec)
             self._start_monitor(rec)
+
+    def _prepare_rootfs(self, rec: ContainerRecord) -> None:
+        runc = self._runc
+        # By id: an image removed while containers use it keeps its files.
+        rootfs = self.local_images.rootfs_of(rec.image_id)
+        if runc is None:
+            raise errors.FailedPrecondition(f"container {rec.id} needs runc, which is unavailable")
+        if rootfs is None:
+            raise errors.FailedPrecondition(
+                f"image {rec.config.image.image} ({rec.image_id}) is no longer in the store"
+            )
+        mode = runc.prepare_rootfs(self._cdir(rec.id), rootfs)
+        with self._lock:
+            rec.rootfs = mode
+            self._save_container(rec)
 
     def _spawn(self, rec: ContainerRecord) -> None:
         """Start the container's process (holding the lock; spawning is quick)."""
@@ -476,12 +584,26 @@ class Supervisor:
                 cpu_quota=res.cpu_quota,
                 cpu_period=res.cpu_period,
             )
+            rec.notes += _cpu_shares(cg, res.cpu_shares)
             rec.cgroup = True
-            cgroup_procs = cg.procs_files()
+            # runc puts a container in a cgroup below the ones of its own process.
+            cgroup_procs = [] if rec.runc else cg.procs_files()
         elif config.linux.resources.memory_limit_in_bytes or config.linux.resources.cpu_quota:
             rec.notes.append(f"resource limits not applied: {self.isolation.description}")
         isolation = None
-        if self.isolation.namespaces:
+        spawn_env = rec.env
+        if rec.runc:
+            assert self._runc is not None
+            argv = _launch.container_argv(
+                self._runc.run_argv(rec.id, cdir),
+                workdir=str(cdir),
+                exit_file=cdir / "exit",
+                env_names={"PATH"},
+            )
+            # runc itself runs with the host's PATH; the container's env is in config.json.
+            spawn_env = {"PATH": DEFAULT_PATH}
+            rec.isolated = True
+        elif self.isolation.namespaces:
             isolation = _launch.Isolation(
                 unshare=self.isolation.unshare,
                 mount=self.isolation.mount,
@@ -493,16 +615,17 @@ class Supervisor:
                 ),
             )
             rec.isolated = True
-        if not config.working_dir:
-            Path(rec.workdir).mkdir(parents=True, exist_ok=True)
-        argv = _launch.container_argv(
-            rec.argv,
-            workdir=rec.workdir,
-            exit_file=cdir / "exit",
-            cgroup_procs=cgroup_procs,
-            isolation=isolation,
-            env_names=rec.env.keys(),
-        )
+        if not rec.runc:
+            if not config.working_dir:
+                Path(rec.workdir).mkdir(parents=True, exist_ok=True)
+            argv = _launch.container_argv(
+                rec.argv,
+                workdir=rec.workdir,
+                exit_file=cdir / "exit",
+                cgroup_procs=cgroup_procs,
+                isolation=isolation,
+                env_names=rec.env.keys(),
+            )
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         out = os.open(cdir / "stdout", flags, 0o640)
         err = os.open(cdir / "stderr", flags, 0o640)
@@ -518,7 +641,7 @@ class Supervisor:
             pid = os.posix_spawn(
                 _launch.SHELL,
                 argv,
-                rec.env,
+                spawn_env,
                 file_actions=[
                     stdin_action,
                     (os.POSIX_SPAWN_DUP2, out, 1),
@@ -551,6 +674,9 @@ class Supervisor:
         cdir = self._cdir(rec.id)
         pump = LogPump(raw_dir=cdir, writer=writer, state_path=cdir / "log-offsets.json")
         monitor = _Monitor(self, rec, pump=pump, writer=writer)
+        cg = self._cgroup(rec)
+        if rec.runc and cg is not None and "memory" in cg.dirs:
+            monitor.oom_watch = _runc.OomWatch.open(cg.dirs["memory"])
         self._monitors[rec.id] = monitor
         monitor.start()
 
@@ -616,7 +742,12 @@ class Supervisor:
                 message = "the container ended while no runtime watched it; its status is lost"
         cg = self._cgroup(rec)
         oom = cg is not None and cg.oom_killed()
+        if monitor.oom_watch is not None:
+            oom = oom or monitor.oom_watch.fired()
+            monitor.oom_watch.close()
         termination = self._termination_message(rec)
+        if rec.runc:
+            self._runc_teardown(rec)
         if cg is not None:
             cg.remove()
         with self._lock:
@@ -632,11 +763,22 @@ class Supervisor:
         monitor.exited.set()
         log.debug("container %s exited with %d (%s)", rec.id, code, rec.reason)
 
+    def _runc_teardown(self, rec: ContainerRecord) -> None:
+        """Whatever a runc container leaves: its runc state, rootfs mount, cgroups."""
+        runc = self._runc or _fallback_runc(self.root)
+        if runc is not None:
+            runc.delete(rec.id)
+            runc.unmount(self._cdir(rec.id))
+        _runc.remove_cgroups(self.config.cgroup_name, rec.id)
+
     def _termination_message(self, rec: ContainerRecord) -> str:
         path = rec.config.annotations.get(TERMINATION_MESSAGE_PATH, "")
         if not path:
             return ""
         host = path
+        if rec.runc:
+            # Inside the image's rootfs unless under a mount, never outside it.
+            host = str(_store.resolve_in(self._cdir(rec.id) / "rootfs", path))
         if rec.isolated:
             # The container saw its bind mounts; find the host file behind the path.
             for m in sorted(rec.config.mounts, key=lambda m: -len(m.container_path)):
@@ -658,13 +800,11 @@ class Supervisor:
                 return
             if timeout > 0:
                 self._signal(monitor, signal.SIGTERM)
-        if timeout > 0 and monitor.exited.wait(timeout):
-            return
-        with self._lock:
-            rec.killed = True
-            self._save_container(rec)
-            self._signal(monitor, signal.SIGKILL)
-        if not monitor.exited.wait(_KILL_WAIT):
+        if timeout > 0:
+            self._runc_kill(rec, signal.SIGTERM)
+            if monitor.exited.wait(timeout):
+                return
+        if not self._kill_many([container_id]):
             log.warning("container %s did not end %.0fs after SIGKILL", container_id, _KILL_WAIT)
 
     def _signal(self, monitor: _Monitor, sig: signal.Signals) -> None:
@@ -678,9 +818,15 @@ class Supervisor:
             if cg is not None:
                 cg.kill_all()
 
-    def _kill_many(self, container_ids: Iterable[str]) -> None:
-        waits = []
+    def _runc_kill(self, rec: ContainerRecord, sig: signal.Signals) -> None:
+        """Signal a runc container's init (not holding the lock: runc takes a moment)."""
+        if rec.runc and self._runc is not None and rec.state is State.RUNNING:
+            self._runc.kill(rec.id, sig)
+
+    def _kill_many(self, container_ids: Iterable[str]) -> bool:
+        """SIGKILL running containers and wait for them; False if one outlived the wait."""
         with self._lock:
+            targets = []
             for cid in container_ids:
                 rec = self._containers.get(cid)
                 monitor = self._monitors.get(cid)
@@ -688,11 +834,21 @@ class Supervisor:
                     continue
                 rec.killed = True
                 self._save_container(rec)
-                self._signal(monitor, signal.SIGKILL)
-                waits.append(monitor)
-        deadline = time.monotonic() + _KILL_WAIT
-        for m in waits:
+                targets.append(monitor)
+        # runc containers first through runc: `runc run` then reaps its container, cleans
+        # up after it and exits with its status, as when the container ends by itself.
+        by_runc = [m for m in targets if m.rec.runc]
+        for m in by_runc:
+            self._runc_kill(m.rec, signal.SIGKILL)
+        deadline = time.monotonic() + _RUNC_KILL_WAIT
+        for m in by_runc:
             m.exited.wait(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            for m in targets:
+                if not m.exited.is_set():
+                    self._signal(m, signal.SIGKILL)
+        deadline = time.monotonic() + _KILL_WAIT
+        return all(m.exited.wait(max(0.0, deadline - time.monotonic())) for m in targets)
 
     def remove_container(self, container_id: str) -> None:
         with self._lock:
@@ -707,6 +863,9 @@ class Supervisor:
             monitor.close()
         for p in rotated_paths(Path(rec.log_path), self.config.log_max_files):
             remove(p)
+        if rec.runc:
+            # Never delete a directory that still has the rootfs mounted in it.
+            self._runc_teardown(rec)
         cg = self._cgroup(rec)
         if cg is not None:
             cg.remove()
@@ -729,8 +888,8 @@ class Supervisor:
                 finished_at=rec.finished_at,
                 exit_code=rec.exit_code,
                 image=rec.config.image,
-                image_ref=rec.config.image.image,
-                image_id=rec.config.image.image,
+                image_ref=rec.image_id or rec.config.image.image,
+                image_id=rec.image_id or rec.config.image.image,
                 reason=rec.reason,
                 message=self._container_message(rec),
                 labels=rec.config.labels,
@@ -745,7 +904,8 @@ class Supervisor:
             rec = self._container(container_id)
             return {
                 "pid": str(rec.pid),
-                "isolation": "namespaces" if rec.isolated else "none",
+                "isolation": "runc" if rec.runc else "namespaces" if rec.isolated else "none",
+                "rootfs": rec.rootfs or "host",
                 "cgroup": "yes" if rec.cgroup else "no",
                 "notes": "; ".join(rec.notes),
                 "argv": " ".join(rec.argv),
@@ -774,8 +934,8 @@ class Supervisor:
                         pod_sandbox_id=rec.sandbox_id,
                         metadata=rec.config.metadata,
                         image=rec.config.image,
-                        image_ref=rec.config.image.image,
-                        image_id=rec.config.image.image,
+                        image_ref=rec.image_id or rec.config.image.image,
+                        image_id=rec.image_id or rec.config.image.image,
                         state=state,
                         created_at=rec.created_at,
                         labels=rec.config.labels,
@@ -809,10 +969,57 @@ class Supervisor:
                 raise errors.FailedPrecondition(f"container {container_id} is not running")
             monitor.writer.reopen()
 
+    # ------------------------------------------------------------------ images
+
+    def image_status(self, ref: str) -> cri.Image | None:
+        """A stored image first, else a nominal (recorded) reference."""
+        stored = self.local_images.find(ref)
+        return _image(stored) if stored is not None else self.images.status(ref)
+
+    def image_note(self, ref: str) -> str:
+        if self.local_images.find(ref) is None:
+            return NOTE
+        if self._runc is None:
+            return (
+                "a stored image; its containers run as host processes here "
+                f"(runc unavailable: {self.isolation.description})"
+            )
+        return "a stored image: its containers run with runc in the image's rootfs"
+
+    def list_images(self) -> list[cri.Image]:
+        return [_image(i) for i in self.local_images.list()] + self.images.list()
+
+    def pull_image(self, ref: str) -> str:
+        """A stored image is there already (no network); any other reference is recorded."""
+        stored = self.local_images.find(ref)
+        return stored.id if stored is not None else self.images.pull(ref)
+
+    def remove_image(self, ref: str) -> None:
+        stored = self.local_images.find(ref)
+        if stored is not None:
+            with self._lock:
+                in_use = any(r.image_id == stored.id for r in self._containers.values())
+            self.local_images.remove(stored.id, keep_content=in_use)
+            return
+        self.images.remove(ref)
+
     # ------------------------------------------------------------------ exec
 
-    def exec_spec(self, container_id: str, cmd: Sequence[str]) -> ExecSpec:
-        """How to run `cmd` inside a running container (NotFound, FailedPrecondition)."""
+    def exec_spec(
+        self,
+        container_id: str,
+        cmd: Sequence[str],
+        *,
+        tty: bool = False,
+        pid_file: Path | None = None,
+    ) -> ExecSpec:
+        """How to run `cmd` inside a running container (NotFound, FailedPrecondition).
+
+        `tty` and `pid_file` matter for runc containers only: `runc exec --tty` makes the
+        terminal in the container (otherwise the caller's terminal is passed through as
+        stdio), and runc writes the host pid of the exec'd process to `pid_file` (killing
+        `runc exec` does not kill that process).
+        """
         if not cmd:
             raise errors.InvalidArgument("exec needs a command")
         with self._lock:
@@ -820,25 +1027,43 @@ class Supervisor:
             monitor = self._monitors.get(container_id)
             if rec.state is not State.RUNNING or monitor is None or monitor.dead:
                 raise errors.FailedPrecondition(f"container {container_id} is not running")
-            argv = list(cmd)
-            if rec.isolated:
-                target = self._namespace_pid(rec)
-                argv = [
-                    self.isolation.nsenter,
-                    "-t",
-                    str(target),
-                    "-m",
-                    "-u",
-                    "-i",
-                    "-p",
-                    f"--wd={rec.workdir}",
-                    "--",
-                    *argv,
-                ]
-            cg = self._cgroup(rec)
-            if cg is not None:
-                argv = _launch.join_cgroups_argv(argv, cg.procs_files())
-            return ExecSpec(argv=argv, env=dict(rec.env), cwd=rec.workdir)
+            runc = self._runc if rec.runc else None
+            if runc is None:
+                return self._host_exec_spec(rec, cmd)
+            started = monitor.runc_started
+        if not started:
+            # The wrapper runs before runc has made the container: give it a moment.
+            if not runc.wait_started(rec.id, timeout=2.0):
+                raise errors.FailedPrecondition(f"container {container_id} is not running")
+            monitor.runc_started = True
+        # runc gives the process the container's env, cwd, user and cgroup.
+        return ExecSpec(
+            argv=runc.exec_argv(rec.id, cmd, tty=tty, pid_file=pid_file),
+            env={"PATH": DEFAULT_PATH},
+            cwd=str(self._cdir(rec.id)),
+        )
+
+    def _host_exec_spec(self, rec: ContainerRecord, cmd: Sequence[str]) -> ExecSpec:
+        """exec_spec of a host-process container (lock held)."""
+        argv = list(cmd)
+        if rec.isolated:
+            target = self._namespace_pid(rec)
+            argv = [
+                self.isolation.nsenter,
+                "-t",
+                str(target),
+                "-m",
+                "-u",
+                "-i",
+                "-p",
+                f"--wd={rec.workdir}",
+                "--",
+                *argv,
+            ]
+        cg = self._cgroup(rec)
+        if cg is not None:
+            argv = _launch.join_cgroups_argv(argv, cg.procs_files())
+        return ExecSpec(argv=argv, env=dict(rec.env), cwd=rec.workdir)
 
     def _namespace_pid(self, rec: ContainerRecord) -> int:
         """The host pid of the container's namespace init (the child of `unshare`)."""
@@ -857,7 +1082,8 @@ class Supervisor:
         self, container_id: str, cmd: Sequence[str], *, timeout: float
     ) -> tuple[bytes, bytes, int]:
         """Run `cmd` in the container and collect its output (blocking)."""
-        spec = self.exec_spec(container_id, cmd)
+        pid_file = self._cdir(container_id) / f"exec-{uuid.uuid4().hex}.pid"
+        spec = self.exec_spec(container_id, cmd, pid_file=pid_file)
         try:
             proc = subprocess.Popen(
                 spec.argv,
@@ -875,6 +1101,12 @@ class Supervisor:
         try:
             out, err = proc.communicate(timeout=timeout if timeout > 0 else None)
         except subprocess.TimeoutExpired:
+            # In a runc container the command is not in our group: kill it by its pid,
+            # and let `runc exec` reap it (an orphan left to the host's init would keep
+            # the container's PID namespace, and so its stop, waiting until reaped).
+            if _kill_tree(pid_file):
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=_KILL_WAIT)
             self._killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
             raise errors.DeadlineExceeded(
@@ -883,6 +1115,7 @@ class Supervisor:
         finally:
             # The group may hold children the command left behind.
             self._killpg(proc.pid, signal.SIGKILL)
+            remove(pid_file)
         code = proc.returncode
         return out, err, (128 - code if code < 0 else code)
 
@@ -967,3 +1200,58 @@ _CRI_STATE = {
     State.RUNNING: cri.CONTAINER_RUNNING,
     State.EXITED: cri.CONTAINER_EXITED,
 }
+
+
+def _kill_tree(pid_file: Path) -> bool:
+    """SIGKILL the process named in `pid_file` and its descendants; False: no such file."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    pending, found = [pid], []
+    while pending:
+        p = pending.pop()
+        found.append(p)
+        pending.extend(_procfs.children(p))
+    for p in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(p, signal.SIGKILL)
+    return True
+
+
+def _fallback_runc(root: Path) -> _runc.Runc | None:
+    """A runc to clean up after, when this runtime does not run containers with it."""
+    runc = shutil.which("runc")
+    if runc is None:
+        return None
+    return _runc.Runc(
+        runc, root=root / "runc", mount="mount", umount=shutil.which("umount") or "umount"
+    )
+
+
+def _cpu_shares(cg: _cgroups.ContainerCgroup, shares: int) -> list[str]:
+    """Apply the container's CPU weight to its cpu cgroup; returns what could not be."""
+    d = cg.dirs.get("cpu")
+    if shares <= 0 or d is None:
+        return []
+    try:
+        (d / "cpu.shares").write_text(str(shares))
+    except OSError as e:
+        return [f"cpu.shares={shares} not applied: {e.strerror}"]
+    return []
+
+
+def _image(image: StoredImage) -> cri.Image:
+    out = cri.Image(
+        id=image.id,
+        repo_tags=image.names,
+        repo_digests=repo_digests(image),
+        size=image.size,
+        spec=cri.ImageSpec(image=image.id),
+    )
+    user = image.config.user.partition(":")[0]
+    if user.isdigit():
+        out.uid.value = int(user)
+    elif user:
+        out.username = user
+    return out
