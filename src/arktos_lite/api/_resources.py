@@ -121,8 +121,9 @@ RESOURCES: tuple[Resource, ...] = (
         _NS,
         short_names=("po",),
         categories=("all",),
-        # log and exec are served by the node agent, through the API server's proxy.
-        subresources=frozenset({"status", "binding", "log", "exec"}),
+        # log and exec are served by the node agent, through the API server's proxy;
+        # action (Arktos: a CustomAction for a VM pod) creates an Action for its node.
+        subresources=frozenset({"status", "binding", "log", "exec", "action"}),
         field_labels=frozenset(
             {
                 "spec.nodeName",

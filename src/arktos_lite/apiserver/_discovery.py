@@ -21,11 +21,13 @@ _SUBRESOURCE_VERBS = {
     "finalize": ("update",),
     "binding": ("create",),
     "exec": ("create", "get"),
+    "action": ("create",),
 }
 _SUBRESOURCE_KINDS = {
     "scale": ("autoscaling", "v1", "Scale"),
     "binding": ("", "v1", "Binding"),
     "exec": ("", "v1", "PodExecOptions"),
+    "action": ("", "v1", "CustomAction"),
 }
 
 # Served by the API server itself and never stored (apiserver/_proxy.py), so not in the

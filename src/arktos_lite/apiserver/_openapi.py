@@ -72,6 +72,7 @@ _SUBRESOURCE_VERBS: Final[Mapping[str, tuple[str, ...]]] = {
     "scale": ("get", "update", "patch"),
     "finalize": ("update",),
     "binding": ("create",),
+    "action": ("create",),
 }
 _SUBRESOURCE_KINDS: Final[Mapping[str, tuple[str, str, str]]] = {
     "scale": ("autoscaling", "v1", "Scale"),

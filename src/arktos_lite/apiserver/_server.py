@@ -20,6 +20,7 @@ import trio
 from arktos_lite import storage
 from arktos_lite.api import _errors as errors, _resources as resources
 from arktos_lite.apiserver import (
+    _actions as actions,
     _authn as authn,
     _http as http,
     _proxy as proxy,
@@ -81,6 +82,7 @@ class APIServer:
         )
         self.app = http.create_app(self.api)
         proxy.install(self.app, self.api)
+        actions.install(self.app, self.api)
         self._stopping = trio.Event()
 
     def _config(self) -> hypercorn.config.Config:

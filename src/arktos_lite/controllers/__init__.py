@@ -1,5 +1,5 @@
 """The core controllers that keep the cluster in order: tenant, namespace, garbage
-collector and node lifecycle, run together by `ControllerManager`.
+collector, node lifecycle and actions, run together by `ControllerManager`.
 
 They reach the cluster only through `arktos_lite.client` and `arktos_lite.machinery`,
 exactly as a separate `arktos controller-manager` process does.

@@ -16,6 +16,7 @@ import trio
 
 from arktos_lite import client, machinery
 from arktos_lite.controllers import (
+    _actions as actions,
     _gc as gc,
     _namespace as namespace,
     _nodelifecycle as nodelifecycle,
@@ -34,6 +35,8 @@ class ControllerManagerOptions:
     # How long pods without their own toleration stay on an unreachable node.
     pod_eviction_timeout: float = 300.0
     node_monitor_period: float = 5.0
+    # How long a complete Action (VM reboot/snapshot/restore) is kept, in seconds.
+    action_retention: float = actions.DEFAULT_RETENTION
 
 
 class _Controller(Protocol):
@@ -63,6 +66,7 @@ class ControllerManager:
                 eviction_timeout=options.pod_eviction_timeout,
                 monitor_period=options.node_monitor_period,
             ),
+            actions.ActionController(self._api, informers, retention=options.action_retention),
         ]
         async with trio.open_nursery() as nursery:
             nursery.start_soon(recorder.run)
