@@ -10,7 +10,7 @@ import pathlib
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated
 
 import trio
@@ -18,6 +18,7 @@ import typer
 
 import arktos_lite
 from arktos_lite import agent as agent_, client, cluster, controllers, runtime, scheduler
+from arktos_lite.api import errors, resources
 from arktos_lite.controllers import workload
 from arktos_lite.runtime import process
 
@@ -383,6 +384,116 @@ def image_import(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="ARCHIVE") from None
     typer.echo(f"{imported.name or '<unnamed>'} {imported.digest} ({imported.size:,} bytes)")
+
+
+action_app = typer.Typer(
+    no_args_is_help=True, help="Actions on VM pods: reboot, snapshot, restore (Arktos)."
+)
+app.add_typer(action_app, name="action")
+
+PodName = Annotated[str, typer.Argument(help="The VM pod.")]
+Namespace = Annotated[str, typer.Option("--namespace", "-n", help="The pod's namespace.")]
+Tenant = Annotated[
+    str | None, typer.Option(help="The pod's tenant (default: the kubeconfig user's).")
+]
+Wait = Annotated[
+    bool, typer.Option(help="Wait until the agent completed the action; fail if it failed.")
+]
+WaitTimeout = Annotated[float, typer.Option(help="Seconds --wait waits at most.")]
+
+
+@action_app.command("reboot")
+def action_reboot(
+    pod: PodName,
+    delay: Annotated[int, typer.Option(min=0, help="Seconds before the reboot.")] = 0,
+    namespace: Namespace = "default",
+    tenant: Tenant = None,
+    wait: Wait = False,
+    timeout: WaitTimeout = 300.0,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Reboot a VM pod's virtual machine."""
+    body = {"operation": "reboot", "rebootParams": {"delayInSeconds": delay}}
+    _action(body, pod, namespace=namespace, tenant=tenant, wait=wait, timeout=timeout,
+            kubeconfig=kubeconfig)  # fmt: skip
+
+
+@action_app.command("snapshot")
+def action_snapshot(
+    pod: PodName,
+    name: Annotated[str, typer.Option("--name", help="The snapshot's name.")],
+    namespace: Namespace = "default",
+    tenant: Tenant = None,
+    wait: Wait = False,
+    timeout: WaitTimeout = 300.0,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Snapshot a VM pod's virtual machine (memory and disk)."""
+    body = {"operation": "snapshot", "snapshotParams": {"snapshotName": name}}
+    _action(body, pod, namespace=namespace, tenant=tenant, wait=wait, timeout=timeout,
+            kubeconfig=kubeconfig)  # fmt: skip
+
+
+@action_app.command("restore")
+def action_restore(
+    pod: PodName,
+    snapshot: Annotated[str, typer.Option("--snapshot", help="The snapshot to restore.")],
+    namespace: Namespace = "default",
+    tenant: Tenant = None,
+    wait: Wait = False,
+    timeout: WaitTimeout = 300.0,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Restore a VM pod's virtual machine to a snapshot."""
+    body = {"operation": "restore", "restoreParams": {"snapshotID": snapshot}}
+    _action(body, pod, namespace=namespace, tenant=tenant, wait=wait, timeout=timeout,
+            kubeconfig=kubeconfig)  # fmt: skip
+
+
+def _action(
+    body: Mapping[str, object],
+    pod: str,
+    *,
+    namespace: str,
+    tenant: str | None,
+    wait: bool,
+    timeout: float,
+    kubeconfig: pathlib.Path | None,
+) -> None:
+    """POST a CustomAction to the pod; with `wait`, follow the Action it made to its end."""
+    registry = resources.Registry()
+    pods, actions = registry.get("", "v1", "pods"), registry.get("", "v1", "actions")
+    assert pods is not None
+    assert actions is not None
+    custom = {"apiVersion": "v1", "kind": "CustomAction", **body}
+
+    async def run() -> dict[str, object] | None:
+        async with client.Client.from_kubeconfig(kubeconfig, tenant=tenant) as api:
+            answer = await api.post_subresource(pods, pod, "action", custom, namespace=namespace)
+            typer.echo(answer.get("message") or answer)
+            name = (answer.get("details") or {}).get("name")
+            if not wait or not name:
+                return None
+            with trio.move_on_after(timeout):
+                while True:
+                    action = await api.get(actions, name, namespace=namespace)
+                    status = action.get("status") or {}
+                    if status.get("complete"):
+                        return dict(status)
+                    await trio.sleep(0.5)
+            typer.echo(f"action {name} did not complete within {timeout:g} s", err=True)
+            raise typer.Exit(1)
+
+    try:
+        status = trio.run(run)
+    except errors.StatusError as error:
+        typer.echo(f"Error from server ({error.reason}): {error.message}", err=True)
+        raise typer.Exit(1) from None
+    if status is not None:
+        if status.get("error"):
+            typer.echo(f"action failed: {status['error']}", err=True)
+            raise typer.Exit(1)
+        typer.echo("action complete")
 
 
 def _configure_process(*, verbose: bool) -> None:
