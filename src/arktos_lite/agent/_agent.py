@@ -2,9 +2,9 @@
 
 `Agent.run` starts, in order and each once ready: the event recorder, the agent's HTTPS
 server (so the Node can say on which port it listens), the node's registration with its
-status and Lease, the informer over the pods bound to the node (every tenant), and the
-pod manager; it reports `started` once the Node is registered with its conditions
-posted and the pods are synced. Guarantees:
+status and Lease, the informer over the pods bound to the node (every tenant), the
+pod manager, and the action worker (the node's VM Actions); it reports `started` once
+the Node is registered with its conditions posted and the pods are synced. Guarantees:
 
 * On cancellation (or a component's failure) the pods of the node are stopped
   gracefully through their runtimes, within `shutdown_timeout` (plus a few seconds to
@@ -24,6 +24,7 @@ import trio
 
 from arktos_lite import client, machinery
 from arktos_lite.agent import (
+    _actions as actions_,
     _node as node_,
     _pods as pods_,
     _runtimes as runtimes,
@@ -96,6 +97,9 @@ class Agent:
             pods=self.pods,
             stop_timeout=config.shutdown_timeout,
         )
+        self.action_worker = actions_.ActionWorker(
+            api, node_name=config.node_name, locator=self.pod_manager, recorder=self.recorder
+        )
         self.server = server_.AgentServer(
             api,
             locator=self.pod_manager,
@@ -148,6 +152,7 @@ class Agent:
                     await nursery.start(self.reporter.run)
                     self._informers.start(nursery)
                     await nursery.start(run_pod_manager)
+                    await nursery.start(self.action_worker.run)
                     logger.info(
                         "agent of node %s ready: %d pods, server on port %s",
                         config.node_name,

@@ -6,7 +6,8 @@ ignored) and runs one `PodWorker` task per pod uid (see `_podworker` for what a 
 guarantees). Guarantees:
 
 * PLEG: every `relist_interval` seconds each runtime's sandboxes and containers are listed
-  and compared with the previous listing; the worker of every pod with a change is woken.
+  and compared with the previous listing (state, and a VM's state, power state and
+  restart count); the worker of every pod with a change is woken.
 * Adoption: after a restart the workers find what runs by the `io.kubernetes.pod.uid`
   label and keep it; nothing running is restarted.
 * Orphans: once the informer has synced, runtime sandboxes (with their containers) whose
@@ -14,11 +15,13 @@ guarantees). Guarantees:
   the only user of its runtimes (each hollow node has a runtime of its own).
 * `stop_all` stops every pod's containers gracefully (preStop and grace period, bounded
   by `stop_timeout`) and removes the sandboxes, leaving the API objects alone.
-* `locate` finds a pod's container (or the previous one) for logs and exec.
+* `locate` finds a pod's container (or the previous one) for logs and exec; `locate_vm`
+  finds a VM pod's VM container for Actions, and `wake` has a pod's worker sync now.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Mapping
@@ -27,7 +30,7 @@ from typing import Any, NoReturn
 
 import trio
 
-from arktos_lite import client, machinery
+from arktos_lite import client, machinery, runtime
 from arktos_lite.agent import (
     _env as env,
     _podconfig as podconfig,
@@ -57,6 +60,28 @@ class ClientReader:
             return await self._api.get(resource, name, tenant=tenant, namespace=namespace)
         except errors.NotFound:
             return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LocatedVm:
+    """A VM pod's VM: its pod object, its runtime and its CRI container."""
+
+    pod: Mapping[str, Any]
+    runtime: runtime.Runtime
+    container_id: str
+    running: bool
+
+
+# The VM facts whose change wakes a VM pod's worker.
+_VM_FACTS = (runtime.VM_STATE, runtime.VM_POWER_STATE, runtime.VM_RESTART_COUNT)
+
+
+class PodNotOnNode(LookupError):
+    """The pod informer has no such pod on this node (it may lag behind the API)."""
+
+
+class VmNotReady(LookupError):
+    """The pod is on this node but its VM is not created yet: asking later may find it."""
 
 
 def _meta(pod: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -213,7 +238,7 @@ class PodManager:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        previous: dict[str, tuple[int, str]] = {}
+        previous: dict[str, tuple[object, str]] = {}
         started = False
         while True:
             try:
@@ -236,16 +261,20 @@ class PodManager:
                 task_status.started()
             await trio.sleep(self._relist_interval)
 
-    async def _relist(self, named: runtimes.NamedRuntime) -> dict[str, tuple[int, str]]:
+    async def _relist(self, named: runtimes.NamedRuntime) -> dict[str, tuple[object, str]]:
         rt = named.runtime
-        current: dict[str, tuple[int, str]] = {}
+        current: dict[str, tuple[object, str]] = {}
         for sandbox in await rt.list_pod_sandbox():
             current["sandbox/" + sandbox.id] = (
                 sandbox.state,
                 sandbox.labels.get(podconfig.POD_UID, ""),
             )
         for container in await rt.list_containers():
-            current[container.id] = (container.state, container.labels.get(podconfig.POD_UID, ""))
+            state: object = container.state
+            if runtime.VM_STATE in container.annotations:
+                # A VM changes without a change of CRI state too (a reboot, a pause).
+                state = (state, *(container.annotations.get(k, "") for k in _VM_FACTS))
+            current[container.id] = (state, container.labels.get(podconfig.POD_UID, ""))
         return current
 
     def _collect_orphans(self, named: runtimes.NamedRuntime, uids: set[str]) -> None:
@@ -334,6 +363,52 @@ class PodManager:
             await self._remove_pod(named, uid, grace_cap=0)
         except runtime_errors.CRIError as exc:
             logger.warning("runtime %s: removing pod %s failed: %s", named.name, uid, exc)
+
+    def wake(self, uid: str) -> None:
+        """Have the worker of pod `uid` sync now (e.g. after a VM reboot changed its
+        runtime annotations, which the PLEG does not compare)."""
+        worker = self._workers.get(uid)
+        if worker is not None:
+            worker.wakeup.set()
+
+    async def locate_vm(self, *, tenant: str, namespace: str, pod: str, uid: str = "") -> LocatedVm:
+        """The VM container of a VM pod of this node (whose uid is `uid`, if given).
+
+        Raises `LookupError` saying what is missing: the pod is not (or no more) on this
+        node as the informer knows it, it is another pod by that name, it is no VM pod,
+        this node has no runtime for it; `PodNotOnNode` when the informer does not have it
+        (yet); `VmNotReady` when its VM is not created yet."""
+        obj = self._pods.get(f"{tenant}/{namespace}/{pod}")
+        if obj is None or (obj.get("spec") or {}).get("nodeName") != self.node_name:
+            raise PodNotOnNode(
+                f'pod "{pod}" in namespace "{namespace}" is not on node {self.node_name}'
+            )
+        ref = podconfig.PodRef.of(obj)
+        if uid and ref.uid != uid:
+            raise LookupError(f'pod "{pod}" is another pod now (uid {ref.uid}, not {uid})')
+        vm = podconfig.vm_container(obj)
+        if vm is None:
+            raise LookupError(f'pod "{pod}" is not a virtual machine pod')
+        named = self._runtimes.for_pod(obj)
+        if named is None:
+            raise LookupError(f"node {self.node_name} has no runtime for virtual machines")
+        selector = {podconfig.POD_UID: ref.uid, podconfig.CONTAINER_NAME: vm["name"]}
+        listed = sorted(
+            await named.runtime.list_containers(cri.ContainerFilter(label_selector=selector)),
+            key=lambda c: (
+                podconfig.restart_count(c.annotations, c.metadata.attempt),
+                c.created_at,
+            ),
+        )
+        if not listed:
+            raise VmNotReady(f'the virtual machine of pod "{pod}" is not created yet')
+        found = listed[-1]
+        return LocatedVm(
+            pod=obj,
+            runtime=named.runtime,
+            container_id=found.id,
+            running=found.state == cri.CONTAINER_RUNNING,
+        )
 
     # Logs and exec
 

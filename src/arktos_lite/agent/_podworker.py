@@ -18,6 +18,14 @@ by the `io.kubernetes.pod.uid` label, so a restarted agent adopts what runs) and
   liveness (or startup) probe failed is stopped and restarted the same way.
 * A pod whose containers are all done for good (phase Succeeded or Failed) gets its
   sandbox stopped; nothing restarts.
+* A VM pod runs its one VM container as `spec.virtualMachine.powerSpec` says: `Running`
+  (or none) starts it, also again after it was shut off (a VM powers on again rather
+  than being replaced); `Shutdown` stops it gracefully (StopContainer with the grace
+  period) and it stays off, the pod staying Running with `VirtualMachineReady` False.
+  A VM that crashed is powered on again after the crash-loop back-off.
+  `Paused` and `Suspended` have no CRI call: a Warning event says so and the VM is left
+  as it is. Its status carries `virtualMachineStatus` from the runtime's `VM_*`
+  annotations (the listed container's, which are fresh on every sync).
 * Status is written to `pods/<name>/status` (a merge patch of the agent's fields) only
   when it differs from what was last seen or written.
 """
@@ -46,7 +54,13 @@ from arktos_lite.agent import (
     _volumes as volumes,
 )
 from arktos_lite.api import errors, resources
-from arktos_lite.runtime import errors as runtime_errors
+from arktos_lite.runtime import (
+    VM_ID,
+    VM_POWER_STATE,
+    VM_RESTART_COUNT,
+    VM_STATE,
+    errors as runtime_errors,
+)
 from arktos_lite.runtime.cri import api_pb2 as cri
 
 logger = logging.getLogger(__name__)
@@ -83,6 +97,28 @@ class WaitingReason:
 
 
 NO_RUNTIME_REASON = "NoRuntime"
+
+
+class PowerSpec:
+    """`spec.virtualMachine.powerSpec` values (Arktos' VmPowerSpec)."""
+
+    RUNNING = "Running"
+    SHUTDOWN = "Shutdown"
+    PAUSED = "Paused"
+    SUSPENDED = "Suspended"
+
+
+def power_spec(pod: Mapping[str, Any]) -> str:
+    vm = (pod.get("spec") or {}).get("virtualMachine") or {}
+    return str(vm.get("powerSpec") or PowerSpec.RUNNING)
+
+
+# A VM's state and power state when its runtime does not report them, by CRI state.
+_VM_STATES = {
+    cri.CONTAINER_CREATED: ("building", "nostate"),
+    cri.CONTAINER_RUNNING: ("active", "running"),
+    cri.CONTAINER_EXITED: ("stopped", "shutdown"),
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -269,6 +305,7 @@ class PodWorker:
         self._sent: tuple[Obj, int] | None = None
         self._termination_deadline: float | None = None
         self._no_runtime_noted = False
+        self._unsupported_power_noted: set[str] = set()
         self._nursery: trio.Nursery | None = None
         self.done = False
 
@@ -367,7 +404,13 @@ class PodWorker:
         for history in containers.values():
             for container in history[-2:]:
                 cached = self._status_cache.get(container.id)
-                if cached is None or cached.state != container.state:
+                # A VM may have been powered on and off again since it was last
+                # seen, in the same CRI state: its status is always read afresh.
+                if (
+                    cached is None
+                    or cached.state != container.state
+                    or VM_STATE in container.annotations
+                ):
                     try:
                         cached = await rt.container_status(container.id)
                     except runtime_errors.NotFound:
@@ -432,6 +475,9 @@ class PodWorker:
             if current is not None:
                 return acted  # running: wait for it
             return await self._start(pod, container, key, 0, sandbox.id, sandbox_config, pod_ip)
+        vm = podconfig.vm_container(pod)
+        if vm is not None:
+            return await self._act_vm(pod, vm, observed, sandbox.id, sandbox_config, pod_ip)
         for container in podconfig.app_containers(pod):
             key = (False, container.get("name") or "")
             current, _ = observed.instances(key)
@@ -449,6 +495,81 @@ class PodWorker:
                     pod, container, key, current, sandbox.id, sandbox_config, pod_ip
                 )
         return acted
+
+    async def _act_vm(
+        self,
+        pod: Obj,
+        vm: Mapping[str, Any],
+        observed: _Observed,
+        sandbox_id: str,
+        sandbox_config: cri.PodSandboxConfig,
+        pod_ip: str,
+    ) -> bool:
+        """Bring a VM pod's VM to its powerSpec; True if anything changed."""
+        assert self.runtime is not None
+        rt = self.runtime.runtime
+        name = vm.get("name") or ""
+        key: ContainerKey = (False, name)
+        current, _ = observed.instances(key)
+        if current is None:
+            return await self._start(pod, vm, key, 0, sandbox_id, sandbox_config, pod_ip)
+        power = power_spec(pod)
+        if power in (PowerSpec.PAUSED, PowerSpec.SUSPENDED):
+            if power not in self._unsupported_power_noted:
+                self._unsupported_power_noted.add(power)
+                self._event(
+                    pod,
+                    "Warning",
+                    "UnsupportedPowerSpec",
+                    f"powerSpec {power} is not supported by this runtime",
+                )
+            return False
+        if current.state is status.ContainerState.CREATED:
+            await rt.start_container(current.id)
+            return True
+        if current.state is status.ContainerState.RUNNING:
+            if power != PowerSpec.SHUTDOWN:
+                return False
+            self._event(pod, "Normal", "Stopping", f"Shutting down virtual machine {name}")
+            with contextlib.suppress(runtime_errors.NotFound):
+                await rt.stop_container(current.id, timeout=podconfig.grace_period(pod))
+            return True
+        if power == PowerSpec.SHUTDOWN:
+            return False
+        if current.exit_code != 0 and self._vm_backing_off(pod, key, current):
+            return False
+        # Shut off (by powerSpec before, or from inside): power the same VM on again.
+        await rt.start_container(current.id)
+        self._event(pod, "Normal", "Started", f"Started virtual machine {name}")
+        return True
+
+    def _vm_backing_off(self, pod: Obj, key: ContainerKey, current: status.Instance) -> bool:
+        """Whether a crashed VM waits before it is powered on again: the crash-loop
+        back-off of containers, over the same VM's successive crashes."""
+        settings = self._settings
+        now = trio.current_time()
+        # One VM container crashes many times: each crash is known by its finish time.
+        crash = f"{current.id}@{current.finished_at}"
+        seen = self._exit_seen.setdefault(crash, now)
+        ran = (current.finished_at - current.started_at) / 1e9
+        delay = 0.0 if ran >= settings.backoff_reset else self._backoff.get(key, 0.0)
+        if now < seen + delay:
+            self._wake_by(seen + delay)
+            if crash not in self._backoff_noted:
+                self._backoff_noted.add(crash)
+                self._event(
+                    pod,
+                    "Warning",
+                    "BackOff",
+                    f"Back-off {go_duration(delay)} powering on crashed virtual machine {key[1]}",
+                )
+            return True
+        self._backoff[key] = (
+            settings.backoff_base if delay == 0 else min(delay * 2, settings.backoff_max)
+        )
+        self._exit_seen.pop(crash, None)
+        self._backoff_noted.discard(crash)
+        return False
 
     async def _finish(self, pod: Obj, observed: _Observed) -> bool:
         """Stop whatever still runs of a pod that is done, and its sandbox."""
@@ -897,13 +1018,42 @@ class PodWorker:
                 c.get("name") or "": container_view((False, c.get("name") or ""))
                 for c in podconfig.app_containers(pod)
             },
+            vm=self._vm_view(pod, observed),
+        )
+
+    @staticmethod
+    def _vm_view(pod: Obj, observed: _Observed) -> status.VmView | None:
+        vm = podconfig.vm_container(pod)
+        if vm is None:
+            return None
+        name = vm.get("name") or ""
+        listed = observed.containers.get((False, name)) or []
+        if not listed:
+            return status.VmView(name=name, image=vm.get("image") or "")
+        current = listed[-1]
+        found = observed.statuses.get(current.id)
+        annotations = current.annotations
+        state, power = _VM_STATES.get(current.state, ("error", "nostate"))
+        if current.state == cri.CONTAINER_EXITED and found is not None and found.exit_code:
+            state, power = "error", "crashed"
+        return status.VmView(
+            name=name,
+            image=vm.get("image") or "",
+            image_id=(found.image_ref if found is not None else "") or current.image_ref,
+            vm_id=annotations.get(VM_ID, ""),
+            state=annotations.get(VM_STATE) or state,
+            power_state=annotations.get(VM_POWER_STATE) or power,
+            restart_count=_int_version(annotations.get(VM_RESTART_COUNT)),
         )
 
     @staticmethod
     def _status_spec(pod: Obj) -> Mapping[str, Any]:
         spec: Mapping[str, Any] = pod.get("spec") or {}
         vm = podconfig.vm_container(pod)
-        return {**spec, "containers": [vm]} if vm is not None else spec
+        # A VM that is shut off keeps its pod Running (Arktos): it may be powered on again.
+        if vm is not None:
+            return {**spec, "containers": [vm], "restartPolicy": "Always"}
+        return spec
 
     async def _write_status(self, pod: Obj, observed: _Observed) -> None:
         view = self._view(pod, observed)

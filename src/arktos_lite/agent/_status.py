@@ -18,6 +18,9 @@ it, with the pod object, into `status` exactly as kubelet would write it. Guaran
   containerID `<runtime>://<id>`.
 * `startTime` is set once and kept; `qosClass` is Kubernetes' (Guaranteed, Burstable,
   BestEffort).
+* A VM pod (a `PodView` with `vm`) also gets `virtualMachineStatus` (name, ids, image,
+  state, powerState, ready, restartCount) and the `VirtualMachineReady` condition, True
+  while the VM is `active` and powered `running`.
 * Everything is a function of its inputs and `now` (used only for a condition that
   changes): computing twice from the same observations gives equal statuses, so the
   worker writes only when something a user would see changed.
@@ -53,6 +56,7 @@ class ConditionType(enum.StrEnum):
     INITIALIZED = "Initialized"
     CONTAINERS_READY = "ContainersReady"
     READY = "Ready"
+    VIRTUAL_MACHINE_READY = "VirtualMachineReady"
 
 
 # The conditions the agent owns, in the order kubelet lists them.
@@ -76,6 +80,7 @@ class Reason(enum.StrEnum):
     CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
     COMPLETED = "Completed"
     ERROR = "Error"
+    VIRTUAL_MACHINE_NOT_READY = "VirtualMachineNotReady"
 
 
 class QOSClass(enum.StrEnum):
@@ -130,6 +135,38 @@ class ContainerView:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class VmView:
+    """A VM pod's VM, as its runtime reports it (empty ids until it exists)."""
+
+    name: str
+    image: str
+    image_id: str = ""
+    vm_id: str = ""
+    # Arktos' VM state (active, stopped, ...) and power state (running, shutdown, ...).
+    state: str = "building"
+    power_state: str = "nostate"
+    restart_count: int = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "active" and self.power_state == "running"
+
+
+def vm_status(vm: VmView) -> Obj:
+    """`status.virtualMachineStatus` of a VM pod."""
+    return {
+        "name": vm.name,
+        "virtualMachineId": vm.vm_id,
+        "imageId": vm.image_id,
+        "image": vm.image,
+        "state": vm.state,
+        "powerState": vm.power_state,
+        "ready": vm.ready,
+        "restartCount": vm.restart_count,
+    }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class PodView:
     """Everything observed about one pod on this node."""
 
@@ -142,6 +179,8 @@ class PodView:
     # A pod-level verdict, e.g. that this node has no runtime for the pod's type.
     reason: str = ""
     message: str = ""
+    # The VM of a VM pod; None for a container pod.
+    vm: VmView | None = None
 
 
 # Timestamps
@@ -461,9 +500,18 @@ def conditions(
         )
     sandbox = _condition(ConditionType.READY_TO_START_CONTAINERS, view.sandbox_ready)
     computed = {c["type"]: c for c in (sandbox, initialized, ready, containers_ready)}
+    types: tuple[str, ...] = OWNED_CONDITIONS
+    if view.vm is not None:
+        types = (*types, ConditionType.VIRTUAL_MACHINE_READY)
+        computed[ConditionType.VIRTUAL_MACHINE_READY] = _condition(
+            ConditionType.VIRTUAL_MACHINE_READY,
+            view.vm.ready and not terminal,
+            reason=Reason.VIRTUAL_MACHINE_NOT_READY,
+            message=f"virtual machine is {view.vm.state}, power state {view.vm.power_state}",
+        )
     by_type = {c.get("type"): c for c in existing}
     result: list[Obj] = []
-    for type_ in OWNED_CONDITIONS:
+    for type_ in types:
         new = computed[type_]
         old = by_type.get(type_)
         new["lastProbeTime"] = None
@@ -481,7 +529,7 @@ def conditions(
                 "lastTransitionTime": now,
             }
         )
-    owned = {t.value for t in OWNED_CONDITIONS}
+    owned = set(types)
     result.extend(dict(c) for c in existing if c.get("type") not in owned)
     return result
 
@@ -514,6 +562,7 @@ OWNED_FIELDS = (
     "qosClass",
     "reason",
     "message",
+    "virtualMachineStatus",
 )
 
 
@@ -559,6 +608,8 @@ def pod_status(pod: Mapping[str, Any], view: PodView, *, now: str) -> Obj:
         default_waiting=Reason.POD_INITIALIZING if initializing else Reason.CONTAINER_CREATING,
     )
     status["qosClass"] = qos_class(spec).value
+    if view.vm is not None:
+        status["virtualMachineStatus"] = vm_status(view.vm)
     if view.reason:
         status["reason"] = view.reason
     if view.message:

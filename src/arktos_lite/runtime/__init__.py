@@ -2,7 +2,8 @@
 
 `Runtime` is what the agent needs from a runtime, as trio methods whose values are the CRI
 protobuf messages of `arktos_lite.runtime.cri` (Kubernetes' runtime.v1, plus Arktos' VM
-calls). `RuntimeClient` implements it over gRPC for any CRI socket (the embedded process
+calls; `VmRuntime` adds those, with the `VM_*` annotation keys VM runtimes report).
+`RuntimeClient` implements it over gRPC for any CRI socket (the embedded process
 runtime, containerd, a VM runtime). Failures are `CRIError` subclasses (`NotFound`,
 `Unavailable`, ...), also reachable as `runtime.errors.NotFound`, never gRPC's own errors.
 `parse_endpoints` reads the `--runtime-endpoint 'name,workloadType,endpoint;…'` list into
@@ -34,9 +35,21 @@ from arktos_lite.runtime._errors import (
     Unavailable as Unavailable,
     Unimplemented as Unimplemented,
 )
-from arktos_lite.runtime._protocol import ExecResult as ExecResult, Runtime as Runtime
+from arktos_lite.runtime._protocol import (
+    VM_ID as VM_ID,
+    VM_POWER_STATE as VM_POWER_STATE,
+    VM_RESTART_COUNT as VM_RESTART_COUNT,
+    VM_STATE as VM_STATE,
+    ExecResult as ExecResult,
+    Runtime as Runtime,
+    VmRuntime as VmRuntime,
+)
 
 __all__ = [
+    "VM_ID",
+    "VM_POWER_STATE",
+    "VM_RESTART_COUNT",
+    "VM_STATE",
     "WORKLOAD_TYPES",
     "AlreadyExists",
     "CRIError",
@@ -51,6 +64,7 @@ __all__ = [
     "RuntimeClient",
     "Unavailable",
     "Unimplemented",
+    "VmRuntime",
     "cri",
     "errors",
     "fake",

@@ -19,6 +19,14 @@ of the `Runtime` protocol as a real runtime would, with the same errors. Guarant
   under it. Callers must not mutate them.
 * `available = False` makes every call raise `Unavailable`; `ready = False` makes
   `status` report RuntimeReady false.
+* It is a `VmRuntime` too: a container whose config has the annotation
+  `arktos.futurewei.com/virtual-machine` is a VM. Its annotations also report the VM's
+  id, state, power state and restart count (`runtime.VM_*`); stopping it is a clean
+  shutdown (EXITED, exit code 0, reason `Shutdown`) and starting it again once it exited
+  powers it on. `reboot_vm` (after `delay_seconds` of trio time) counts a restart of a
+  running VM; snapshots are kept by name (a snapshot of a VM that is not running is a
+  `FailedPrecondition`, restoring a missing one `NotFound`, restoring one powers the VM
+  on). VM calls on a container that is not a VM are `InvalidArgument`.
 """
 
 from __future__ import annotations
@@ -35,7 +43,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import trio
 
 from arktos_lite.runtime import _errors as errors
-from arktos_lite.runtime._protocol import ExecResult
+from arktos_lite.runtime._protocol import (
+    VM_ID,
+    VM_POWER_STATE,
+    VM_RESTART_COUNT,
+    VM_STATE,
+    ExecResult,
+)
 from arktos_lite.runtime.cri import api_pb2 as cri
 
 RUNTIME_NAME = "fake"
@@ -43,6 +57,8 @@ RUNTIME_VERSION = "0.1.0"
 # The exit codes of a process ended by SIGTERM and by SIGKILL.
 EXIT_TERMINATED = 143
 EXIT_KILLED = 137
+# A container config carrying this annotation (the pod's spec.virtualMachine) is a VM.
+VIRTUAL_MACHINE = "arktos.futurewei.com/virtual-machine"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,6 +124,16 @@ class _Sandbox:
 
 
 @dataclasses.dataclass(slots=True)
+class _Vm:
+    """What the fake knows of a VM beyond its container."""
+
+    vm_id: str
+    restart_count: int = 0
+    # Snapshot name -> the wall-clock time it was taken.
+    snapshots: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(slots=True)
 class _Container:
     config: cri.ContainerConfig
     listed: cri.Container
@@ -115,6 +141,7 @@ class _Container:
     # The trio time a pending exit is due (and what it is), if one is scheduled.
     exit_due: float | None = None
     exit: FakeExit | None = None
+    vm: _Vm | None = None
 
 
 class FakeRuntime:
@@ -154,11 +181,17 @@ class FakeRuntime:
         """End a running container now, as if its process exited with `code`."""
         container = self._container(container_id)
         if container.listed.state == cri.CONTAINER_RUNNING:
+            if container.vm is not None and not reason:
+                reason = "Shutdown" if code == 0 else "Crashed"
             self._finish(container, code, reason=reason, message=message)
 
     def add_image(self, image: str) -> None:
         """Make `image` present, as if pulled."""
         self._add_image(image)
+
+    def snapshots(self, container_id: str) -> list[str]:
+        """The names of a VM's snapshots, oldest first."""
+        return list(self._vm(container_id).snapshots)
 
     @property
     def sandbox_ids(self) -> list[str]:
@@ -235,7 +268,7 @@ class FakeRuntime:
         for container_id in sandbox.containers:
             container = self._containers[container_id]
             if container.listed.state in (cri.CONTAINER_RUNNING, cri.CONTAINER_CREATED):
-                self._finish(container, EXIT_KILLED)
+                self._stop(container, 0)
         if sandbox.listed.state != cri.SANDBOX_NOTREADY:
             listed = cri.PodSandbox()
             listed.CopyFrom(sandbox.listed)
@@ -331,13 +364,26 @@ class FakeRuntime:
             mounts=config.mounts,
             log_path=log_path,
         )
-        self._containers[container_id] = _Container(config=config, listed=listed, status=status)
+        container = _Container(config=config, listed=listed, status=status)
+        if VIRTUAL_MACHINE in config.annotations:
+            vm_id = hashlib.sha256(f"vm-{container_id}".encode()).hexdigest()
+            container.vm = _Vm(
+                vm_id=f"{vm_id[:8]}-{vm_id[8:12]}-{vm_id[12:16]}-{vm_id[16:20]}-{vm_id[20:32]}"
+            )
+            self._transition(container, cri.CONTAINER_CREATED)
+        self._containers[container_id] = container
         sandbox.containers[container_id] = None
         return container_id
 
     async def start_container(self, container_id: str) -> None:
         self._enter("start_container")
         container = self._container(container_id)
+        if container.vm is not None and container.listed.state == cri.CONTAINER_EXITED:
+            # A VM that was shut off powers on again.
+            self._transition(
+                container, cri.CONTAINER_RUNNING, started_at=self._wall_clock(), restarted=True
+            )
+            return
         if container.listed.state != cri.CONTAINER_CREATED:
             raise errors.FailedPrecondition(f"container {container_id} was started already")
         self._transition(container, cri.CONTAINER_RUNNING, started_at=self._wall_clock())
@@ -356,7 +402,7 @@ class FakeRuntime:
         self._enter("stop_container")
         container = self._container(container_id)
         if container.listed.state in (cri.CONTAINER_RUNNING, cri.CONTAINER_CREATED):
-            self._finish(container, EXIT_KILLED if timeout <= 0 else EXIT_TERMINATED)
+            self._stop(container, timeout)
 
     async def remove_container(self, container_id: str) -> None:
         self._enter("remove_container")
@@ -442,6 +488,47 @@ class FakeRuntime:
         if container.listed.state != cri.CONTAINER_RUNNING:
             raise errors.FailedPrecondition(f"container {container_id} is not running")
 
+    # VMs
+
+    async def reboot_vm(
+        self, vm_id: str, *, delay_seconds: int = 0, domain_reboot_flag: int = 0
+    ) -> None:
+        self._enter("reboot_vm")
+        self._running_vm(vm_id)
+        if delay_seconds > 0:
+            await trio.sleep(delay_seconds)
+        # The VM may have been shut off or removed while the reboot waited.
+        container = self._running_vm(vm_id)
+        assert container.vm is not None
+        container.vm.restart_count += 1
+        self._transition(
+            container,
+            cri.CONTAINER_RUNNING,
+            started_at=container.status.started_at or self._wall_clock(),
+        )
+
+    async def create_snapshot(self, vm_id: str, snapshot_id: str, *, flags: int = 0) -> None:
+        self._enter("create_snapshot")
+        container = self._running_vm(vm_id)
+        assert container.vm is not None
+        if not snapshot_id:
+            raise errors.InvalidArgument("a snapshot needs a name")
+        if snapshot_id in container.vm.snapshots:
+            raise errors.AlreadyExists(f"VM {vm_id} has a snapshot {snapshot_id!r} already")
+        container.vm.snapshots[snapshot_id] = self._wall_clock()
+
+    async def restore_to_snapshot(self, vm_id: str, snapshot_id: str, *, flags: int = 0) -> None:
+        self._enter("restore_to_snapshot")
+        container = self._container(vm_id)
+        vm = self._vm(vm_id)
+        if snapshot_id not in vm.snapshots:
+            raise errors.NotFound(f"VM {vm_id} has no snapshot {snapshot_id!r}")
+        if container.listed.state != cri.CONTAINER_RUNNING:
+            # The snapshot holds the memory of a running VM: restoring runs it.
+            self._transition(
+                container, cri.CONTAINER_RUNNING, started_at=self._wall_clock(), restarted=True
+            )
+
     # Images
 
     async def pull_image(
@@ -508,6 +595,26 @@ class FakeRuntime:
             raise errors.NotFound(f"no container {container_id!r}")
         return container
 
+    def _vm(self, container_id: str) -> _Vm:
+        container = self._container(container_id)
+        if container.vm is None:
+            raise errors.InvalidArgument(f"container {container_id} is not a virtual machine")
+        return container.vm
+
+    def _running_vm(self, container_id: str) -> _Container:
+        self._vm(container_id)
+        container = self._container(container_id)
+        if container.listed.state != cri.CONTAINER_RUNNING:
+            raise errors.FailedPrecondition(f"VM {container_id} is not running")
+        return container
+
+    def _stop(self, container: _Container, timeout: int) -> None:
+        if container.vm is not None:
+            # A VM shuts down cleanly (ACPI) within any timeout in the fake.
+            self._finish(container, 0, reason="Shutdown")
+        else:
+            self._finish(container, EXIT_KILLED if timeout <= 0 else EXIT_TERMINATED)
+
     def _add_image(self, image: str) -> cri.Image:
         found = self._images.get(image)
         if found is not None:
@@ -544,6 +651,7 @@ class FakeRuntime:
         exit_code: int = 0,
         reason: str = "",
         message: str = "",
+        restarted: bool = False,
     ) -> None:
         # Copy on write: answers already handed out stay as they were.
         listed = cri.Container()
@@ -554,11 +662,18 @@ class FakeRuntime:
         status.state = state
         if started_at:
             status.started_at = started_at
-        if finished_at:
+        if finished_at or restarted:
             status.finished_at = finished_at
         status.exit_code = exit_code
         status.reason = reason
         status.message = message
+        if container.vm is not None:
+            vm_state, power_state = _vm_states(state, exit_code)
+            for answer in (listed.annotations, status.annotations):
+                answer[VM_ID] = container.vm.vm_id
+                answer[VM_STATE] = vm_state
+                answer[VM_POWER_STATE] = power_state
+                answer[VM_RESTART_COUNT] = str(container.vm.restart_count)
         container.listed, container.status = listed, status
 
     @staticmethod
@@ -574,3 +689,12 @@ class FakeRuntime:
             cpu=cri.CpuUsage(usage_core_nano_seconds=cri.UInt64Value(value=0)),
             memory=cri.MemoryUsage(working_set_bytes=cri.UInt64Value(value=0)),
         )
+
+
+def _vm_states(state: cri.ContainerState, exit_code: int) -> tuple[str, str]:
+    """A VM's Arktos state and power state for its container's CRI state."""
+    if state == cri.CONTAINER_RUNNING:
+        return "active", "running"
+    if state == cri.CONTAINER_EXITED:
+        return ("stopped", "shutdown") if exit_code == 0 else ("error", "crashed")
+    return "building", "nostate"

@@ -5,15 +5,29 @@ containerd, the VM runtime); the hollow nodes' fake runtime answers them in memo
 values are the CRI protobuf messages themselves, so every implementation speaks exactly
 the wire format. Errors are `runtime.errors.CRIError` subclasses (`NotFound`, `Unavailable`,
 ...), never gRPC's own.
+
+`VmRuntime` is a runtime that also runs Arktos' VM calls (reboot, snapshot, restore); it
+is `runtime_checkable`, so the agent asks `isinstance(rt, VmRuntime)` before using them.
+A VM runtime reports each VM's facts on its containers' annotations under the `VM_*`
+keys below (besides the config's own annotations).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from arktos_lite.runtime.cri import api_pb2 as cri
+
+# The VM facts a VM runtime puts on `Container.annotations` and `ContainerStatus.annotations`.
+VM_ID = "vm.runtime.arktos.futurewei.com/id"
+# Arktos' VM state: active|paused|suspended|stopped|error|deleted|building.
+VM_STATE = "vm.runtime.arktos.futurewei.com/state"
+# nostate|running|paused|shutdown|crashed|suspended.
+VM_POWER_STATE = "vm.runtime.arktos.futurewei.com/power-state"
+# The reboots RebootVM did, in decimal.
+VM_RESTART_COUNT = "vm.runtime.arktos.futurewei.com/restart-count"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,3 +113,19 @@ class Runtime(Protocol):
     async def list_images(self) -> Sequence[cri.Image]: ...
 
     async def remove_image(self, image: str) -> None: ...
+
+
+@runtime_checkable
+class VmRuntime(Runtime, Protocol):
+    """A runtime of VMs: a `Runtime` plus Arktos' VM calls, whose `vm_id` is the CRI
+    container id of the VM."""
+
+    async def reboot_vm(
+        self, vm_id: str, *, delay_seconds: int = 0, domain_reboot_flag: int = 0
+    ) -> None: ...
+
+    async def create_snapshot(self, vm_id: str, snapshot_id: str, *, flags: int = 0) -> None: ...
+
+    async def restore_to_snapshot(
+        self, vm_id: str, snapshot_id: str, *, flags: int = 0
+    ) -> None: ...

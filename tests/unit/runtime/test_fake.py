@@ -216,3 +216,110 @@ async def test_status_and_version() -> None:
     status = await fake.status()
     ready = next(c for c in status.status.conditions if c.type == "RuntimeReady")
     assert not ready.status
+
+
+# VMs
+
+
+def vm_config(name: str = "vm1") -> cri.ContainerConfig:
+    return container_config(name, annotations={"arktos.futurewei.com/virtual-machine": "{}"})
+
+
+def vm_facts(container: cri.Container | cri.ContainerStatus) -> tuple[str, str, str]:
+    annotations = container.annotations
+    return (
+        annotations["vm.runtime.arktos.futurewei.com/state"],
+        annotations["vm.runtime.arktos.futurewei.com/power-state"],
+        annotations["vm.runtime.arktos.futurewei.com/restart-count"],
+    )
+
+
+async def run_vm(fake: FakeRuntime) -> str:
+    config = sandbox_config()
+    sandbox_id = await fake.run_pod_sandbox(config)
+    container_id = await fake.create_container(sandbox_id, vm_config(), config)
+    await fake.start_container(container_id)
+    return container_id
+
+
+async def test_a_vm_reports_its_state_and_powers_off_and_on() -> None:
+    fake = FakeRuntime()
+    vm = await run_vm(fake)
+    status = await fake.container_status(vm)
+    assert vm_facts(status) == ("active", "running", "0")
+    assert status.annotations["vm.runtime.arktos.futurewei.com/id"]
+    assert status.annotations["arktos.futurewei.com/virtual-machine"] == "{}"
+    await fake.stop_container(vm, timeout=30)
+    status = await fake.container_status(vm)
+    assert (status.state, status.exit_code, status.reason) == (cri.CONTAINER_EXITED, 0, "Shutdown")
+    assert vm_facts(status) == ("stopped", "shutdown", "0")
+    await fake.start_container(vm)
+    (listed,) = await fake.list_containers()
+    assert listed.state == cri.CONTAINER_RUNNING
+    assert vm_facts(listed) == ("active", "running", "0")
+    assert (await fake.container_status(vm)).finished_at == 0
+
+
+async def test_a_crashed_vm() -> None:
+    fake = FakeRuntime()
+    vm = await run_vm(fake)
+    fake.exit(vm, 1)
+    status = await fake.container_status(vm)
+    assert (status.exit_code, status.reason) == (1, "Crashed")
+    assert vm_facts(status)[:2] == ("error", "crashed")
+
+
+async def test_reboot_counts_restarts() -> None:
+    fake = FakeRuntime()
+    vm = await run_vm(fake)
+    await fake.reboot_vm(vm)
+    await fake.reboot_vm(vm)
+    assert vm_facts(await fake.container_status(vm)) == ("active", "running", "2")
+    (listed,) = await fake.list_containers()
+    assert vm_facts(listed)[2] == "2"
+
+
+async def test_reboot_waits_its_delay(autojump_clock: trio.testing.MockClock) -> None:
+    fake = FakeRuntime()
+    vm = await run_vm(fake)
+    start = trio.current_time()
+    await fake.reboot_vm(vm, delay_seconds=5)
+    assert trio.current_time() - start == pytest.approx(5)
+    assert vm_facts(await fake.container_status(vm))[2] == "1"
+
+
+async def test_snapshots_by_name() -> None:
+    fake = FakeRuntime()
+    vm = await run_vm(fake)
+    await fake.create_snapshot(vm, "s1")
+    assert fake.snapshots(vm) == ["s1"]
+    with pytest.raises(errors.AlreadyExists):
+        await fake.create_snapshot(vm, "s1")
+    await fake.restore_to_snapshot(vm, "s1")
+    with pytest.raises(errors.NotFound):
+        await fake.restore_to_snapshot(vm, "missing")
+    await fake.stop_container(vm, timeout=1)
+    with pytest.raises(errors.FailedPrecondition):
+        await fake.create_snapshot(vm, "s2")
+    with pytest.raises(errors.FailedPrecondition):
+        await fake.reboot_vm(vm)
+    # Restoring a memory snapshot runs the VM.
+    await fake.restore_to_snapshot(vm, "s1")
+    assert (await fake.container_status(vm)).state == cri.CONTAINER_RUNNING
+
+
+async def test_vm_calls_on_a_container_or_nothing() -> None:
+    fake = FakeRuntime()
+    _, container_id = await run_container(fake)
+    with pytest.raises(errors.InvalidArgument):
+        await fake.reboot_vm(container_id)
+    with pytest.raises(errors.NotFound):
+        await fake.create_snapshot("nope", "s1")
+    assert (
+        "vm.runtime.arktos.futurewei.com/state"
+        not in (await fake.container_status(container_id)).annotations
+    )
+    # A container that exited is not started again.
+    await fake.stop_container(container_id, timeout=1)
+    with pytest.raises(errors.FailedPrecondition):
+        await fake.start_container(container_id)

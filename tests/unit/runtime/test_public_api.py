@@ -24,6 +24,11 @@ def test_the_public_names() -> None:
         "RuntimeClient",
         "Unavailable",
         "Unimplemented",
+        "VM_ID",
+        "VM_POWER_STATE",
+        "VM_RESTART_COUNT",
+        "VM_STATE",
+        "VmRuntime",
         "WORKLOAD_TYPES",
         "cri",
         "errors",
@@ -71,6 +76,26 @@ def test_the_client_is_a_runtime_with_the_same_signatures() -> None:
         assert inspect.iscoroutinefunction(getattr(runtime.RuntimeClient, name)), name
     for name in ("reboot_vm", "create_snapshot", "restore_to_snapshot", "attach", "aclose"):
         assert inspect.iscoroutinefunction(getattr(runtime.RuntimeClient, name)), name
+
+
+async def test_the_client_and_the_fake_are_vm_runtimes() -> None:
+    vm_calls = sorted(
+        name
+        for name, member in vars(runtime.VmRuntime).items()
+        if inspect.iscoroutinefunction(member)
+    )
+    assert vm_calls == ["create_snapshot", "reboot_vm", "restore_to_snapshot"]
+    for name in vm_calls:
+        ours = inspect.signature(getattr(runtime.RuntimeClient, name))
+        theirs = inspect.signature(getattr(runtime.VmRuntime, name))
+        assert ours.parameters.keys() == theirs.parameters.keys(), name
+        assert [p.kind for p in ours.parameters.values()] == [
+            p.kind for p in theirs.parameters.values()
+        ], name
+    client = runtime.RuntimeClient("unix:///nonexistent/cri.sock")
+    assert isinstance(client, runtime.VmRuntime)
+    assert isinstance(runtime.fake.FakeRuntime(), runtime.VmRuntime)
+    await client.aclose()
 
 
 async def test_constructing_a_client_does_not_dial() -> None:
