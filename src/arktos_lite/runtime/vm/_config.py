@@ -1,0 +1,50 @@
+"""How a VM runtime is set up: where it keeps state and which libvirt it drives.
+
+The config is a frozen value that `VmRuntime` reads once. The libvirt URI defaults to an
+embedded QEMU driver under `root_dir` (`qemu:///embed?root=…`), which needs no daemon;
+`qemu:///system` and libvirt's `test:///default` (tests) work the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VmRuntimeConfig:
+    """Settings of one VM runtime.
+
+    `root_dir` holds the image store (`images/`), the sandbox and container records, each
+    VM's overlay disk, cloud-init seed and raw serial output; a new runtime over the same
+    `root_dir` (and the same libvirt) finds the domains of the previous one.
+    """
+
+    root_dir: Path
+    socket_path: Path
+    _: dataclasses.KW_ONLY
+    # None: `qemu:///embed?root=<root_dir>/libvirt`.
+    uri: str | None = None
+    # None: copy-on-write qcow2 overlays (and kernel VMs' state disks) are created when
+    # `qemu-img` is on PATH; False: never (the test driver needs no real disks).
+    overlays: bool | None = None
+    # Log the serial console to a file and convert it into the container's CRI log.
+    serial_log: bool = True
+    # A cloud-init NoCloud seed (ISO9660 `cidata`) for disk images.
+    cloud_init: bool = True
+    log_max_bytes: int = 10 * MIB
+    log_max_files: int = 5
+    # RebootVM sleeps its delayInSeconds in the handler thread, never longer than this.
+    max_reboot_delay: float = 300.0
+    # How often the serial console log is converted into the CRI log.
+    log_interval: float = 0.25
+    # A network bridge guests are attached to (virtio NIC); "" means no network device.
+    bridge: str = ""
+
+    @property
+    def libvirt_uri(self) -> str:
+        if self.uri is not None:
+            return self.uri
+        return f"qemu:///embed?root={self.root_dir / 'libvirt'}"

@@ -1,0 +1,297 @@
+"""From a pod's `spec.virtualMachine` to a libvirt domain: the spec, the XML, the seed.
+
+Guarantees:
+
+* `VmSpec.parse` reads the annotation's JSON and rejects what cannot become a VM
+  (InvalidArgument with the reason): no image, malformed resources, userData that is not
+  base64. vCPUs and memory come from the limits, else the requests, else 1 CPU and 512 MiB.
+* `domain_xml` escapes every value it interpolates (names, paths, the kernel cmdline).
+* `write_seed` writes a cloud-init NoCloud seed: an ISO9660 volume labelled ``cidata``
+  (Joliet and Rock Ridge names, so ``meta-data`` and ``user-data`` keep their names)
+  holding meta-data (instance-id, local-hostname, public-keys) and user-data (the decoded
+  userData, the cloudInitUserDataScript, both as a MIME multipart, or an empty
+  ``#cloud-config``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import io
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from arktos_lite.runtime import _errors as errors
+
+DEFAULT_VCPUS = 1
+DEFAULT_MEMORY = 512 * 1024 * 1024
+MIN_MEMORY = 32 * 1024 * 1024
+_SUFFIXES: dict[str, Decimal] = {
+    k: Decimal(str(v))
+    for k, v in {
+        "": 1,
+        "k": 10**3,
+        "M": 10**6,
+        "G": 10**9,
+        "T": 10**12,
+        "P": 10**15,
+        "E": 10**18,
+        "Ki": 2**10,
+        "Mi": 2**20,
+        "Gi": 2**30,
+        "Ti": 2**40,
+        "Pi": 2**50,
+        "Ei": 2**60,
+        "m": "0.001",
+    }.items()
+}
+_QUANTITY = re.compile(r"^([+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)([a-zA-Z]*)$")
+POWER_SPECS = ("Running", "Paused", "Shutdown", "Suspended")
+
+
+def parse_quantity(value: object) -> Decimal:
+    """A Kubernetes resource quantity ("500m", "1Gi", 2) as a number; ValueError if not."""
+    text = str(value).strip()
+    match = _QUANTITY.match(text)
+    if match is None or match.group(2) not in _SUFFIXES:
+        raise ValueError(f"invalid quantity {value!r}")
+    try:
+        return Decimal(match.group(1)) * _SUFFIXES[match.group(2)]
+    except InvalidOperation as e:
+        raise ValueError(f"invalid quantity {value!r}") from e
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VmSpec:
+    """What the runtime needs of a pod's `spec.virtualMachine`."""
+
+    name: str
+    image: str
+    vcpus: int = DEFAULT_VCPUS
+    memory: int = DEFAULT_MEMORY  # bytes
+    public_keys: tuple[str, ...] = ()
+    key_pair_name: str = ""
+    user_data: bytes = b""
+    user_data_script: str = ""
+    power_spec: str = "Running"
+
+    @classmethod
+    def parse(cls, text: str, *, default_name: str, image: str = "") -> VmSpec:
+        """The VM of an annotation's JSON; `image` (the CRI config's) when it names none."""
+        try:
+            vm = json.loads(text) if text else {}
+        except ValueError as e:
+            raise errors.InvalidArgument(f"the virtual machine spec is not JSON: {e}") from e
+        if not isinstance(vm, dict):
+            raise errors.InvalidArgument("the virtual machine spec must be a JSON object")
+        image_ref = str(vm.get("image") or image or "")
+        if not image_ref:
+            raise errors.InvalidArgument("the virtual machine has no image")
+        resources = vm.get("resources") or {}
+        if not isinstance(resources, dict):
+            raise errors.InvalidArgument("virtualMachine.resources must be an object")
+        vcpus, memory = _resources(resources)
+        user_data = b""
+        if vm.get("userData"):
+            try:
+                user_data = base64.b64decode(str(vm["userData"]), validate=True)
+            except (binascii.Error, ValueError) as e:
+                raise errors.InvalidArgument(f"virtualMachine.userData is not base64: {e}") from e
+        power = str(vm.get("powerSpec") or "Running")
+        if power not in POWER_SPECS:
+            raise errors.InvalidArgument(
+                f"virtualMachine.powerSpec {power!r} is not one of {', '.join(POWER_SPECS)}"
+            )
+        key = str(vm.get("publicKey") or "").strip()
+        return cls(
+            name=str(vm.get("name") or default_name),
+            image=image_ref,
+            vcpus=vcpus,
+            memory=memory,
+            public_keys=(key,) if key else (),
+            key_pair_name=str(vm.get("keyPairName") or ""),
+            user_data=user_data,
+            user_data_script=str(vm.get("cloudInitUserDataScript") or ""),
+            power_spec=power,
+        )
+
+
+def _resources(resources: Mapping[str, Any]) -> tuple[int, int]:
+    limits = resources.get("limits") or {}
+    requests = resources.get("requests") or {}
+    if not isinstance(limits, dict) or not isinstance(requests, dict):
+        raise errors.InvalidArgument("virtualMachine.resources limits/requests must be objects")
+
+    def pick(key: str) -> Decimal | None:
+        raw = limits.get(key, requests.get(key))
+        if raw is None:
+            return None
+        try:
+            value = parse_quantity(raw)
+        except ValueError as e:
+            raise errors.InvalidArgument(f"virtualMachine.resources {key}: {e}") from e
+        if value <= 0:
+            raise errors.InvalidArgument(f"virtualMachine.resources {key} must be positive")
+        return value
+
+    cpu = pick("cpu")
+    mem = pick("memory")
+    vcpus = max(1, math.ceil(cpu)) if cpu is not None else DEFAULT_VCPUS
+    memory = int(mem) if mem is not None else DEFAULT_MEMORY
+    if memory < MIN_MEMORY:
+        raise errors.InvalidArgument(
+            f"virtualMachine memory {memory} bytes is below the minimum of {MIN_MEMORY}"
+        )
+    return vcpus, memory
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DiskSpec:
+    path: Path
+    format: str
+    device: str = "disk"  # or "cdrom"
+    target: str = "vda"
+    bus: str = "virtio"
+    readonly: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KernelBoot:
+    kernel: Path
+    initrd: Path | None
+    cmdline: str
+
+
+def domain_xml(
+    *,
+    name: str,
+    domain_type: str,
+    vcpus: int,
+    memory: int,
+    disks: Sequence[DiskSpec],
+    kernel: KernelBoot | None = None,
+    serial_log: Path | None = None,
+    bridge: str = "",
+    description: str = "",
+) -> str:
+    """The libvirt domain XML of one VM."""
+    os_lines = ["<type arch='x86_64' machine='pc'>hvm</type>"]
+    if kernel is not None:
+        os_lines.append(f"<kernel>{escape(str(kernel.kernel))}</kernel>")
+        if kernel.initrd is not None:
+            os_lines.append(f"<initrd>{escape(str(kernel.initrd))}</initrd>")
+        os_lines.append(f"<cmdline>{escape(kernel.cmdline)}</cmdline>")
+    else:
+        os_lines.append("<boot dev='hd'/>")
+    devices = []
+    for d in disks:
+        devices.append(
+            f"<disk type='file' device={quoteattr(d.device)}>"
+            f"<driver name='qemu' type={quoteattr(d.format)}/>"
+            f"<source file={quoteattr(str(d.path))}/>"
+            f"<target dev={quoteattr(d.target)} bus={quoteattr(d.bus)}/>"
+            + ("<readonly/>" if d.readonly else "")
+            + "</disk>"
+        )
+    if serial_log is not None:
+        devices.append(
+            f"<serial type='file'><source path={quoteattr(str(serial_log))} append='on'/>"
+            "<target port='0'/></serial>"
+        )
+    else:
+        devices.append("<serial type='pty'><target port='0'/></serial>")
+    devices.append("<console type='pty'><target type='serial' port='0'/></console>")
+    if bridge:
+        devices.append(
+            f"<interface type='bridge'><source bridge={quoteattr(bridge)}/>"
+            "<model type='virtio'/></interface>"
+        )
+    body = "\n    ".join(devices)
+    return f"""<domain type={quoteattr(domain_type)}>
+  <name>{escape(name)}</name>
+  <description>{escape(description)}</description>
+  <memory unit='KiB'>{max(1, memory // 1024)}</memory>
+  <vcpu>{vcpus}</vcpu>
+  <os>
+    {chr(10).join("    " + line for line in os_lines).strip()}
+  </os>
+  <features><acpi/><apic/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    {body}
+  </devices>
+</domain>
+"""
+
+
+def snapshot_xml(name: str) -> str:
+    return (
+        f"<domainsnapshot><name>{escape(name)}</name>"
+        "<description>arktos snapshot</description></domainsnapshot>"
+    )
+
+
+def user_data(spec: VmSpec) -> bytes:
+    parts: list[tuple[bytes, str]] = []
+    if spec.user_data:
+        parts.append((spec.user_data, "user-data"))
+    if spec.user_data_script:
+        parts.append((spec.user_data_script.encode(), "script"))
+    if not parts:
+        return b"#cloud-config\n{}\n"
+    if len(parts) == 1:
+        return parts[0][0]
+    multipart = MIMEMultipart()
+    for data, filename in parts:
+        text = data.decode(errors="replace")
+        subtype = "x-shellscript" if text.startswith("#!") else "cloud-config"
+        if text.startswith("#cloud-config"):
+            subtype = "cloud-config"
+        part = MIMEText(text, subtype)
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+        multipart.attach(part)
+    return multipart.as_bytes()
+
+
+def meta_data(spec: VmSpec, *, instance_id: str, hostname: str) -> bytes:
+    # JSON is YAML: cloud-init reads it as such.
+    data: dict[str, Any] = {"instance-id": instance_id, "local-hostname": hostname}
+    if spec.public_keys:
+        data["public-keys"] = list(spec.public_keys)
+    return json.dumps(data, indent=1).encode() + b"\n"
+
+
+def write_seed(path: Path, *, meta: bytes, user: bytes) -> None:
+    """The NoCloud seed ISO at `path`."""
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident="cidata")
+    try:
+        for iso_name, real_name, data in (
+            ("/METADATA.;1", "meta-data", meta),
+            ("/USERDATA.;1", "user-data", user),
+        ):
+            iso.add_fp(
+                io.BytesIO(data),
+                len(data),
+                iso_name,
+                rr_name=real_name,
+                joliet_path=f"/{real_name}",
+            )
+        tmp = path.with_name(path.name + ".tmp")
+        iso.write(str(tmp))
+        tmp.replace(path)
+    finally:
+        iso.close()

@@ -1,0 +1,751 @@
+"""The VM runtime's state: sandboxes as records, VM containers as libvirt domains.
+
+Guarantees:
+
+* Thread-safe: gRPC handlers call it from worker threads. One lock guards the records (never
+  held across a libvirt call); one lock per VM serializes the calls that change its power
+  state (start, stop, reboot, snapshot, restore, remove).
+* Persistent: every change is written under `root_dir` before the call returns; a new
+  `VmManager` over the same directory (and libvirt) finds every VM and its restart count.
+* A VM container maps to one domain named ``arktos-<id prefix>``; removing the container
+  destroys the domain, undefines it with its snapshots' metadata and deletes its overlay,
+  seed and state disk. The image is never written: disks are copy-on-write overlays.
+* The serial console goes to a raw file that a pump thread converts into the container's
+  CRI log (``log_directory/log_path``), surviving runtime restarts without repeated lines.
+* VM facts are on the container's annotations (see `VM_*` keys); CRI states: CREATED until
+  first started, RUNNING while the domain runs or is paused/suspended, EXITED when it is off
+  (exit 0, reason "Shutdown" after a clean or requested power-off; 1, "Crashed" otherwise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from arktos_lite.runtime import _errors as errors, _protocol
+from arktos_lite.runtime.cri import api_pb2 as cri
+from arktos_lite.runtime.process._logs import CriLogWriter, LogPump, rotated_paths
+from arktos_lite.runtime.process._records import SandboxRecord, read_json, remove, write_json
+from arktos_lite.runtime.vm import _domain, _libvirt
+from arktos_lite.runtime.vm._config import VmRuntimeConfig
+from arktos_lite.runtime.vm._images import ImageKind, VmImage, VmImages
+from arktos_lite.runtime.vm._libvirt import DomainState, ShutoffReason
+from arktos_lite.runtime.vm._records import VmRecord
+
+log = logging.getLogger(__name__)
+
+VIRTUAL_MACHINE = "arktos.futurewei.com/virtual-machine"
+# The annotation keys every VM runtime reports (one definition, in the Runtime protocol).
+VM_ID = _protocol.VM_ID
+VM_STATE = _protocol.VM_STATE
+VM_POWER_STATE = _protocol.VM_POWER_STATE
+VM_RESTART_COUNT = _protocol.VM_RESTART_COUNT
+DOMAIN_PREFIX = "arktos-"
+_STATE_DISK_SIZE = "64M"
+_STOP_POLL = 0.05
+
+
+def _now() -> int:
+    return time.time_ns()
+
+
+def _matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Observed:
+    """A VM as libvirt sees it now."""
+
+    state: cri.ContainerState
+    vm_state: str
+    power_state: str
+    exit_code: int = 0
+    reason: str = ""
+
+
+def observe(rec: VmRecord, state: tuple[DomainState, int] | None) -> Observed:
+    """The CRI and Arktos view of a domain's libvirt state (None: the domain is gone)."""
+    if state is None:
+        return Observed(cri.CONTAINER_EXITED, "deleted", "nostate", 1, "DomainMissing")
+    st, reason = state
+    if st in (DomainState.RUNNING, DomainState.BLOCKED, DomainState.SHUTDOWN):
+        return Observed(cri.CONTAINER_RUNNING, "active", "running")
+    if st is DomainState.PAUSED:
+        return Observed(cri.CONTAINER_RUNNING, "paused", "paused")
+    if st is DomainState.PMSUSPENDED:
+        return Observed(cri.CONTAINER_RUNNING, "suspended", "suspended")
+    if st is DomainState.CRASHED:
+        return Observed(cri.CONTAINER_EXITED, "error", "crashed", 1, "Crashed")
+    if st is DomainState.SHUTOFF:
+        if not rec.started:
+            return Observed(cri.CONTAINER_CREATED, "building", "nostate")
+        clean = reason in (ShutoffReason.SHUTDOWN, ShutoffReason.SAVED) or (
+            reason == ShutoffReason.DESTROYED and rec.stop_requested
+        )
+        if clean:
+            return Observed(cri.CONTAINER_EXITED, "stopped", "shutdown", 0, "Shutdown")
+        return Observed(cri.CONTAINER_EXITED, "stopped", "shutdown", 1, "Crashed")
+    if not rec.started:
+        return Observed(cri.CONTAINER_CREATED, "building", "nostate")
+    return Observed(cri.CONTAINER_UNKNOWN, "error", "nostate")
+
+
+class VmManager:
+    """Sandboxes and VM containers of one VM runtime (see the module docstring)."""
+
+    def __init__(self, config: VmRuntimeConfig) -> None:
+        self.config = config
+        self.root = config.root_dir
+        self._sandbox_dir = self.root / "sandboxes"
+        self._vm_dir = self.root / "vms"
+        self.images = VmImages(self.root)
+        self._lock = threading.Lock()
+        self._sandboxes: dict[str, SandboxRecord] = {}
+        self._vms: dict[str, VmRecord] = {}
+        self._vm_locks: dict[str, threading.Lock] = {}
+        # Containers being defined (id -> sandbox, name, attempt): a second create of the
+        # same one while the first is still in libvirt is refused, as when it exists.
+        self._creating: dict[str, tuple[str, str, int]] = {}
+        self._pumps: dict[str, tuple[LogPump, CriLogWriter]] = {}
+        self._pump_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._pump_thread: threading.Thread | None = None
+        self._conn: _libvirt.Connection | None = None
+        self.overlays = (
+            config.overlays if config.overlays is not None else shutil.which("qemu-img") is not None
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Open libvirt, load the records, start converting serial logs. Blocks."""
+        for d in (self._sandbox_dir, self._vm_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        uri = self.config.libvirt_uri
+        try:
+            self._conn = _libvirt.Connection.open(uri)
+        except _libvirt.LibvirtError as e:
+            hint = ""
+            if "libvirt-qemu" in e.message:
+                hint = (
+                    " (as root the embedded QEMU driver needs the system user libvirt-qemu: "
+                    "useradd --system --no-create-home libvirt-qemu)"
+                )
+            raise RuntimeError(f"cannot open libvirt {uri}: {e.message}{hint}") from e
+        for path in sorted(self._sandbox_dir.glob("*.json")):
+            data = read_json(path)
+            if data is not None:
+                sb = SandboxRecord.from_json(data)
+                self._sandboxes[sb.id] = sb
+        for path in sorted(self._vm_dir.glob("*/vm.json")):
+            data = read_json(path)
+            if data is None:
+                continue
+            try:
+                rec = VmRecord.from_json(data)
+            except (KeyError, TypeError, ValueError) as e:
+                log.warning("ignoring unreadable VM record %s: %s", path, e)
+                continue
+            self._vms[rec.id] = rec
+            self._vm_locks[rec.id] = threading.Lock()
+            self._open_pump(rec)
+        self._pump_thread = threading.Thread(target=self._pump_loop, name="vm-logs", daemon=True)
+        self._pump_thread.start()
+        log.info(
+            "VM runtime on %s (%s driver): %d sandboxes, %d VMs",
+            self.config.libvirt_uri,
+            self.conn.driver,
+            len(self._sandboxes),
+            len(self._vms),
+        )
+
+    def close(self) -> None:
+        """Stop converting logs and close libvirt; VMs keep running."""
+        self._closing.set()
+        if self._pump_thread is not None:
+            self._pump_thread.join(timeout=5)
+        with self._pump_lock:
+            for pump, writer in self._pumps.values():
+                with contextlib.suppress(OSError):
+                    pump.pump()
+                writer.close()
+            self._pumps.clear()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> _libvirt.Connection:
+        if self._conn is None:
+            raise errors.Unavailable("the VM runtime is not connected to libvirt")
+        return self._conn
+
+    def ready(self) -> tuple[bool, str]:
+        conn = self._conn
+        if conn is None:
+            return False, "not connected to libvirt"
+        if not conn.alive():
+            return False, f"the libvirt connection to {conn.uri} is gone"
+        return True, ""
+
+    # ------------------------------------------------------------------ logs
+
+    def _open_pump(self, rec: VmRecord) -> None:
+        if not self.config.serial_log:
+            return
+        cdir = self._cdir(rec.id)
+        writer = CriLogWriter(
+            Path(rec.log_path),
+            max_bytes=self.config.log_max_bytes,
+            max_files=self.config.log_max_files,
+        )
+        pump = LogPump(raw_dir=cdir / "serial", writer=writer, state_path=cdir / "log-offsets.json")
+        with self._pump_lock:
+            self._pumps[rec.id] = (pump, writer)
+
+    def _close_pump(self, container_id: str) -> None:
+        with self._pump_lock:
+            entry = self._pumps.pop(container_id, None)
+            if entry is not None:
+                with contextlib.suppress(OSError):
+                    entry[0].finish()
+                entry[1].close()
+
+    def _pump_loop(self) -> None:
+        while not self._closing.wait(self.config.log_interval):
+            with self._pump_lock:
+                for cid, (pump, _) in list(self._pumps.items()):
+                    try:
+                        pump.pump()
+                    except OSError as e:
+                        log.debug("serial log of %s: %s", cid, e)
+
+    # ------------------------------------------------------------------ records
+
+    def _cdir(self, container_id: str) -> Path:
+        return self._vm_dir / container_id
+
+    def _save_sandbox(self, sb: SandboxRecord) -> None:
+        write_json(self._sandbox_dir / f"{sb.id}.json", sb.to_json())
+
+    def _save(self, rec: VmRecord) -> None:
+        write_json(self._cdir(rec.id) / "vm.json", rec.to_json())
+
+    def _sandbox(self, sandbox_id: str) -> SandboxRecord:
+        if not sandbox_id:
+            raise errors.InvalidArgument("a pod sandbox id is required")
+        sb = self._sandboxes.get(sandbox_id)
+        if sb is None:
+            raise errors.NotFound(f"pod sandbox {sandbox_id!r} not found")
+        return sb
+
+    def _vm(self, container_id: str) -> tuple[VmRecord, threading.Lock]:
+        if not container_id:
+            raise errors.InvalidArgument("a container id is required")
+        with self._lock:
+            rec = self._vms.get(container_id)
+            if rec is None:
+                raise errors.NotFound(f"VM container {container_id!r} not found")
+            return rec, self._vm_locks[container_id]
+
+    def _dom(self, rec: VmRecord) -> _libvirt.Domain:
+        dom = self.conn.lookup(rec.domain)
+        if dom is None:
+            raise errors.NotFound(f"the domain {rec.domain} of VM {rec.id} is gone")
+        return dom
+
+    def _state(self, rec: VmRecord) -> tuple[DomainState, int] | None:
+        dom = self.conn.lookup(rec.domain)
+        return None if dom is None else dom.state()
+
+    # ------------------------------------------------------------------ sandboxes
+
+    def run_pod_sandbox(self, config: cri.PodSandboxConfig, *, runtime_handler: str = "") -> str:
+        md = config.metadata
+        if not md.name or not md.uid:
+            raise errors.InvalidArgument("sandbox metadata needs a name and a uid")
+        with self._lock:
+            for sb in self._sandboxes.values():
+                o = sb.config.metadata
+                if (o.name, o.namespace, o.uid, o.attempt, o.tenant) == (
+                    md.name,
+                    md.namespace,
+                    md.uid,
+                    md.attempt,
+                    md.tenant,
+                ):
+                    raise errors.AlreadyExists(
+                        f"pod sandbox {md.namespace}/{md.name} attempt {md.attempt} exists "
+                        f"already as {sb.id}"
+                    )
+            sb = SandboxRecord(
+                id=uuid.uuid4().hex + uuid.uuid4().hex,
+                config=config,
+                created_at=_now(),
+                runtime_handler=runtime_handler,
+            )
+            if config.log_directory:
+                Path(config.log_directory).mkdir(parents=True, exist_ok=True)
+            self._save_sandbox(sb)
+            self._sandboxes[sb.id] = sb
+        return sb.id
+
+    def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        with self._lock:
+            sb = self._sandboxes.get(sandbox_id)
+            if sb is None:
+                return
+            ids = [r.id for r in self._vms.values() if r.sandbox_id == sandbox_id]
+        for cid in ids:
+            with contextlib.suppress(errors.NotFound):
+                self.stop_container(cid, timeout=0)
+        with self._lock:
+            if sb.ready:
+                sb.ready = False
+                self._save_sandbox(sb)
+
+    def remove_pod_sandbox(self, sandbox_id: str) -> None:
+        with self._lock:
+            ids = [r.id for r in self._vms.values() if r.sandbox_id == sandbox_id]
+        for cid in ids:
+            self.remove_container(cid)
+        with self._lock:
+            if self._sandboxes.pop(sandbox_id, None) is not None:
+                remove(self._sandbox_dir / f"{sandbox_id}.json")
+
+    def pod_sandbox_status(self, sandbox_id: str) -> cri.PodSandboxStatus:
+        with self._lock:
+            sb = self._sandbox(sandbox_id)
+            return cri.PodSandboxStatus(
+                id=sb.id,
+                metadata=sb.config.metadata,
+                state=cri.SANDBOX_READY if sb.ready else cri.SANDBOX_NOTREADY,
+                created_at=sb.created_at,
+                network=cri.PodSandboxNetworkStatus(ip=""),
+                labels=sb.config.labels,
+                annotations=sb.config.annotations,
+                runtime_handler=sb.runtime_handler,
+            )
+
+    def list_pod_sandbox(self, filter: cri.PodSandboxFilter | None = None) -> list[cri.PodSandbox]:
+        out = []
+        with self._lock:
+            for sb in self._sandboxes.values():
+                state = cri.SANDBOX_READY if sb.ready else cri.SANDBOX_NOTREADY
+                if filter is not None:
+                    if filter.id and not sb.id.startswith(filter.id):
+                        continue
+                    if filter.HasField("state") and filter.state.state != state:
+                        continue
+                    if not _matches(sb.config.labels, filter.label_selector):
+                        continue
+                out.append(
+                    cri.PodSandbox(
+                        id=sb.id,
+                        metadata=sb.config.metadata,
+                        state=state,
+                        created_at=sb.created_at,
+                        labels=sb.config.labels,
+                        annotations=sb.config.annotations,
+                        runtime_handler=sb.runtime_handler,
+                    )
+                )
+        return out
+
+    # ------------------------------------------------------------------ containers
+
+    def create_container(
+        self,
+        sandbox_id: str,
+        config: cri.ContainerConfig,
+        sandbox_config: cri.PodSandboxConfig | None = None,
+    ) -> str:
+        md = config.metadata
+        if not md.name:
+            raise errors.InvalidArgument("container metadata needs a name")
+        spec = _domain.VmSpec.parse(
+            config.annotations.get(VIRTUAL_MACHINE, ""),
+            default_name=md.name,
+            image=config.image.image,
+        )
+        image = self.images.find(spec.image)
+        if image is None:
+            raise errors.NotFound(
+                f"VM image {spec.image!r} is not in the VM runtime's store: pull or import it"
+            )
+        with self._lock:
+            sb = self._sandbox(sandbox_id)
+            if not sb.ready:
+                raise errors.FailedPrecondition(f"pod sandbox {sandbox_id} is not ready")
+            for other in self._vms.values():
+                if (
+                    other.sandbox_id == sandbox_id
+                    and other.config.metadata.name == md.name
+                    and other.config.metadata.attempt == md.attempt
+                ):
+                    raise errors.AlreadyExists(
+                        f"container {md.name} attempt {md.attempt} exists already as {other.id}"
+                    )
+            for key in self._creating.values():
+                if key == (sandbox_id, md.name, md.attempt):
+                    raise errors.AlreadyExists(
+                        f"container {md.name} attempt {md.attempt} is being created"
+                    )
+            cid = uuid.uuid4().hex + uuid.uuid4().hex
+            self._creating[cid] = (sandbox_id, md.name, md.attempt)
+            cdir = self._cdir(cid)
+            cdir.mkdir(parents=True)
+        try:
+            rec = self._define(cid, sb, config, spec, image)
+        except BaseException:
+            shutil.rmtree(cdir, ignore_errors=True)
+            with self._lock:
+                self._creating.pop(cid, None)
+            raise
+        with self._lock:
+            self._creating.pop(cid, None)
+            self._vms[cid] = rec
+            self._vm_locks[cid] = threading.Lock()
+            self._save(rec)
+        self._open_pump(rec)
+        log.debug("VM %s (%s) defined as %s in sandbox %s", cid, md.name, rec.domain, sandbox_id)
+        return cid
+
+    def _define(
+        self,
+        cid: str,
+        sb: SandboxRecord,
+        config: cri.ContainerConfig,
+        spec: _domain.VmSpec,
+        image: VmImage,
+    ) -> VmRecord:
+        cdir = self._cdir(cid)
+        if sb.config.log_directory and config.log_path:
+            log_path = Path(sb.config.log_directory) / config.log_path
+        else:
+            log_path = cdir / "console.log"
+        rec = VmRecord(
+            id=cid,
+            sandbox_id=sb.id,
+            config=config,
+            created_at=_now(),
+            log_path=str(log_path),
+            domain=f"{DOMAIN_PREFIX}{cid[:16]}",
+            uuid="",
+            image_id=image.id,
+            image_ref=spec.image,
+        )
+        disks: list[_domain.DiskSpec] = []
+        kernel: _domain.KernelBoot | None = None
+        if image.kind is ImageKind.DISK:
+            if self.overlays:
+                overlay = cdir / "disk.qcow2"
+                _qemu_img(
+                    "create", "-q", "-f", "qcow2", "-F", image.format, "-b", str(image.disk),
+                    str(overlay),
+                )  # fmt: skip
+                rec.overlay = str(overlay)
+                disks.append(_domain.DiskSpec(overlay, "qcow2"))
+            else:
+                rec.notes.append("no copy-on-write overlay (disabled): the image is used as is")
+                disks.append(_domain.DiskSpec(image.disk, image.format))
+            if self.config.cloud_init:
+                seed = cdir / "seed.iso"
+                hostname = sb.config.hostname or sb.config.metadata.name
+                try:
+                    _domain.write_seed(
+                        seed,
+                        meta=_domain.meta_data(spec, instance_id=cid, hostname=hostname),
+                        user=_domain.user_data(spec),
+                    )
+                except ImportError as e:
+                    raise errors.FailedPrecondition(
+                        f"the cloud-init seed needs pycdlib ({e}): install it, or run the VM "
+                        "runtime with cloud_init=False"
+                    ) from e
+                rec.seed = str(seed)
+                disks.append(
+                    _domain.DiskSpec(
+                        seed, "raw", device="cdrom", target="hdc", bus="ide", readonly=True
+                    )
+                )
+            if spec.key_pair_name and not spec.public_keys:
+                rec.notes.append(
+                    f"key pair {spec.key_pair_name!r} is not resolved (no key store): use publicKey"
+                )
+        else:
+            cmdline = image.cmdline
+            if "console=" not in cmdline:
+                cmdline = f"{cmdline} console=ttyS0".strip()
+            kernel = _domain.KernelBoot(image.kernel, image.initrd, cmdline)
+            if self.overlays:
+                # Internal snapshots keep the VM's memory in a qcow2 disk: a kernel VM gets
+                # an empty one so that CreateSnapshot works for it too.
+                state_disk = cdir / "state.qcow2"
+                _qemu_img("create", "-q", "-f", "qcow2", str(state_disk), _STATE_DISK_SIZE)
+                rec.state_disk = str(state_disk)
+                disks.append(_domain.DiskSpec(state_disk, "qcow2"))
+        serial: Path | None = None
+        if self.config.serial_log:
+            (cdir / "serial").mkdir()
+            serial = cdir / "serial" / "stdout"
+            serial.touch()
+        conn = self.conn
+        xml = _domain.domain_xml(
+            name=rec.domain,
+            domain_type="test" if conn.driver.upper() == "TEST" else "qemu",
+            vcpus=spec.vcpus,
+            memory=spec.memory,
+            disks=disks,
+            kernel=kernel,
+            serial_log=serial,
+            bridge=self.config.bridge,
+            description=f"arktos VM {spec.name} (container {cid})",
+        )
+        (cdir / "domain.xml").write_text(xml)
+        try:
+            rec.uuid = conn.define(xml).uuid
+        except _libvirt.LibvirtError as e:
+            raise errors.InvalidArgument(f"libvirt refused the VM {spec.name}: {e}") from e
+        return rec
+
+    def start_container(self, container_id: str) -> None:
+        rec, lock = self._vm(container_id)
+        with lock:
+            dom = self._dom(rec)
+            st, _ = dom.state()
+            if st not in (DomainState.SHUTOFF, DomainState.CRASHED):
+                raise errors.FailedPrecondition(f"VM {container_id} is running already")
+            if st is DomainState.CRASHED:
+                with contextlib.suppress(_libvirt.LibvirtError):
+                    dom.destroy()
+            try:
+                dom.create()
+            except _libvirt.LibvirtError as e:
+                raise errors.Internal(f"cannot start VM {container_id}: {e}") from e
+            with self._lock:
+                rec.started = True
+                rec.started_at = _now()
+                rec.finished_at = 0
+                rec.stop_requested = False
+                self._save(rec)
+
+    def stop_container(self, container_id: str, *, timeout: float) -> None:
+        rec, lock = self._vm(container_id)
+        with lock:
+            dom = self.conn.lookup(rec.domain)
+            if dom is None:
+                return
+            st, _ = dom.state()
+            if st in (DomainState.SHUTOFF, DomainState.CRASHED):
+                return
+            with self._lock:
+                rec.stop_requested = True
+                self._save(rec)
+            deadline = time.monotonic() + max(0.0, timeout)
+            if timeout > 0:
+                with contextlib.suppress(_libvirt.LibvirtError):
+                    dom.shutdown()
+                while time.monotonic() < deadline:
+                    if dom.state()[0] is DomainState.SHUTOFF:
+                        break
+                    time.sleep(_STOP_POLL)
+            if dom.state()[0] is not DomainState.SHUTOFF:
+                with contextlib.suppress(_libvirt.LibvirtError):
+                    dom.destroy()
+            self._note_exit(rec)
+
+    def _note_exit(self, rec: VmRecord) -> None:
+        with self._lock:
+            if rec.started and rec.finished_at < rec.started_at:
+                rec.finished_at = _now()
+                self._save(rec)
+
+    def remove_container(self, container_id: str) -> None:
+        try:
+            rec, lock = self._vm(container_id)
+        except errors.NotFound:
+            return  # idempotent
+        with lock:
+            dom = self.conn.lookup(rec.domain)
+            if dom is not None:
+                if dom.state()[0] is not DomainState.SHUTOFF:
+                    with contextlib.suppress(_libvirt.LibvirtError):
+                        dom.destroy()
+                dom.undefine()
+            self._close_pump(container_id)
+            with self._lock:
+                self._vms.pop(container_id, None)
+                self._vm_locks.pop(container_id, None)
+            for p in rotated_paths(Path(rec.log_path), self.config.log_max_files):
+                remove(p)
+            shutil.rmtree(self._cdir(container_id), ignore_errors=True)
+
+    def _annotations(self, rec: VmRecord, seen: Observed, uuid_: str) -> dict[str, str]:
+        annotations = dict(rec.config.annotations)
+        annotations[VM_ID] = uuid_ or rec.uuid
+        annotations[VM_STATE] = seen.vm_state
+        annotations[VM_POWER_STATE] = seen.power_state
+        annotations[VM_RESTART_COUNT] = str(rec.restart_count)
+        return annotations
+
+    def _observe(self, rec: VmRecord) -> Observed:
+        seen = observe(rec, self._state(rec))
+        if seen.state == cri.CONTAINER_EXITED:
+            self._note_exit(rec)
+        return seen
+
+    def container_status(self, container_id: str) -> cri.ContainerStatus:
+        rec, _ = self._vm(container_id)
+        seen = self._observe(rec)
+        with self._lock:
+            return cri.ContainerStatus(
+                id=rec.id,
+                metadata=rec.config.metadata,
+                state=seen.state,
+                created_at=rec.created_at,
+                started_at=rec.started_at,
+                finished_at=rec.finished_at if seen.state == cri.CONTAINER_EXITED else 0,
+                exit_code=seen.exit_code,
+                image=rec.config.image,
+                image_ref=rec.image_id,
+                image_id=rec.image_id,
+                reason=seen.reason,
+                message="; ".join(rec.notes),
+                labels=rec.config.labels,
+                annotations=self._annotations(rec, seen, rec.uuid),
+                log_path=rec.log_path,
+            )
+
+    def container_info(self, container_id: str) -> dict[str, str]:
+        rec, _ = self._vm(container_id)
+        return {
+            "domain": rec.domain,
+            "uuid": rec.uuid,
+            "overlay": rec.overlay,
+            "seed": rec.seed,
+            "stateDisk": rec.state_disk,
+            "notes": "; ".join(rec.notes),
+        }
+
+    def list_containers(self, filter: cri.ContainerFilter | None = None) -> list[cri.Container]:
+        with self._lock:
+            recs = list(self._vms.values())
+        out = []
+        for rec in recs:
+            if filter is not None:
+                if filter.id and not rec.id.startswith(filter.id):
+                    continue
+                if filter.pod_sandbox_id and not rec.sandbox_id.startswith(filter.pod_sandbox_id):
+                    continue
+                if not _matches(rec.config.labels, filter.label_selector):
+                    continue
+            seen = self._observe(rec)
+            if filter is not None and filter.HasField("state") and filter.state.state != seen.state:
+                continue
+            out.append(
+                cri.Container(
+                    id=rec.id,
+                    pod_sandbox_id=rec.sandbox_id,
+                    metadata=rec.config.metadata,
+                    image=rec.config.image,
+                    image_ref=rec.image_id,
+                    image_id=rec.image_id,
+                    state=seen.state,
+                    created_at=rec.created_at,
+                    labels=rec.config.labels,
+                    annotations=self._annotations(rec, seen, rec.uuid),
+                )
+            )
+        return out
+
+    def reopen_container_log(self, container_id: str) -> None:
+        self._vm(container_id)
+        with self._pump_lock:
+            entry = self._pumps.get(container_id)
+            if entry is not None:
+                entry[1].reopen()
+
+    # ------------------------------------------------------------------ VM calls
+
+    def _running(self, rec: VmRecord, what: str) -> _libvirt.Domain:
+        dom = self._dom(rec)
+        st, _ = dom.state()
+        if st not in (DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED):
+            raise errors.FailedPrecondition(
+                f"cannot {what} VM {rec.id}: it is {observe(rec, (st, 0)).power_state}, not running"
+            )
+        return dom
+
+    def reboot_vm(self, container_id: str, *, delay: float = 0.0, flags: int = 0) -> None:
+        rec, lock = self._vm(container_id)
+        self._running(rec, "reboot")
+        if delay > 0:
+            time.sleep(min(delay, self.config.max_reboot_delay))
+        with lock:
+            dom = self._running(rec, "reboot")
+            try:
+                dom.reboot(flags)
+            except _libvirt.LibvirtError as e:
+                raise errors.Internal(f"cannot reboot VM {container_id}: {e}") from e
+            with self._lock:
+                rec.restart_count += 1
+                self._save(rec)
+
+    def create_snapshot(self, container_id: str, snapshot_id: str) -> None:
+        if not snapshot_id:
+            raise errors.InvalidArgument("a snapshot id is required")
+        rec, lock = self._vm(container_id)
+        with lock:
+            dom = self._running(rec, "snapshot")
+            if snapshot_id in dom.snapshot_names():
+                raise errors.AlreadyExists(
+                    f"VM {container_id} has a snapshot {snapshot_id!r} already"
+                )
+            try:
+                dom.create_snapshot(_domain.snapshot_xml(snapshot_id))
+            except _libvirt.LibvirtError as e:
+                raise errors.Internal(f"cannot snapshot VM {container_id}: {e}") from e
+
+    def restore_to_snapshot(self, container_id: str, snapshot_id: str, *, flags: int = 0) -> None:
+        if not snapshot_id:
+            raise errors.InvalidArgument("a snapshot id is required")
+        rec, lock = self._vm(container_id)
+        with lock:
+            dom = self._dom(rec)
+            try:
+                dom.revert_to_snapshot(snapshot_id, flags)
+            except _libvirt.LibvirtError as e:
+                if e.code == _libvirt.ERR_NO_DOMAIN_SNAPSHOT:
+                    raise errors.NotFound(
+                        f"VM {container_id} has no snapshot {snapshot_id!r}"
+                    ) from e
+                raise errors.Internal(f"cannot restore VM {container_id}: {e}") from e
+            if dom.state()[0] is not DomainState.SHUTOFF:
+                with self._lock:
+                    if not rec.started:
+                        rec.started = True
+                        rec.started_at = _now()
+                    rec.stop_requested = False
+                    self._save(rec)
+
+    # ------------------------------------------------------------------ images
+
+    def images_in_use(self) -> set[str]:
+        with self._lock:
+            return {r.image_id for r in self._vms.values()}
+
+
+def _qemu_img(*args: str) -> None:
+    result = subprocess.run(["qemu-img", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise errors.Internal(f"qemu-img {args[0]} failed: {result.stderr.strip()}")
