@@ -20,7 +20,7 @@ import arktos_lite
 from arktos_lite import agent as agent_, client, cluster, controllers, runtime, scheduler
 from arktos_lite.api import errors, resources
 from arktos_lite.controllers import workload
-from arktos_lite.runtime import process
+from arktos_lite.runtime import process, vm
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -53,6 +53,13 @@ RuntimeEndpoints = Annotated[
         "--runtime-endpoint",
         help="CRI runtimes, `name,workloadType,endpoint;…` (workloadType container or vm; "
         "the first of each type is its default). Empty: the embedded process runtime.",
+    ),
+]
+VmRuntimeUri = Annotated[
+    str,
+    typer.Option(
+        help="Run the VM runtime in this process over this libvirt URI (e.g. "
+        "qemu:///embed?root=DIR, qemu:///system, test:///default); empty: none."
     ),
 ]
 KeepPods = Annotated[
@@ -123,6 +130,7 @@ def up(
         str, typer.Option(help="containerd's CRI socket, for --container-runtime containerd.")
     ] = CONTAINERD_SOCKET,
     runtime_endpoint: RuntimeEndpoints = "",
+    vm_runtime_uri: VmRuntimeUri = "",
     keep_pods: KeepPods = False,
     agent: Annotated[
         bool, typer.Option(help="Run a node agent (off: a control plane without a node).")
@@ -141,6 +149,7 @@ def up(
             keep_pods=keep_pods,
         ),
         runtime_endpoints=_checked_endpoints(runtime_endpoint),
+        vm_runtime_uri=vm_runtime_uri,
     )
     options = cluster.ClusterOptions(
         data_dir=data_dir,
@@ -289,6 +298,7 @@ def run_agent(
         typer.Option(help="Holds the agent's state, pod volumes and logs."),
     ] = cluster.DEFAULT_DATA_DIR / "agent",
     runtime_endpoint: RuntimeEndpoints = "",
+    vm_runtime_uri: VmRuntimeUri = "",
     address: Annotated[
         str, typer.Option(help="Address of the agent's server (logs, exec).")
     ] = "127.0.0.1",
@@ -321,6 +331,7 @@ def run_agent(
             max_pods=max_pods,
         ),
         runtime_endpoints=_checked_endpoints(runtime_endpoint),
+        vm_runtime_uri=vm_runtime_uri,
     )
 
     async def run() -> None:
@@ -367,23 +378,78 @@ app.add_typer(image_app, name="image")
 def image_import(
     archive: Annotated[
         pathlib.Path,
-        typer.Argument(exists=True, help="An OCI image archive (tar, tar.gz) or layout directory."),
+        typer.Argument(
+            exists=True,
+            help="An OCI image archive (tar, tar.gz) or layout directory; with --vm a qcow2 "
+            "or raw disk, with --kernel a kernel.",
+        ),
     ],
     name: Annotated[
         str | None,
-        typer.Option(help="The image's name (default: the one the archive gives)."),
+        typer.Option(help="The image's name (default: the one an OCI archive gives)."),
     ] = None,
+    vm_image: Annotated[
+        bool, typer.Option("--vm", help="A disk image for VM pods (qcow2 or raw).")
+    ] = False,
+    kernel: Annotated[
+        bool, typer.Option(help="A kernel for VM pods, booted directly (see --initrd).")
+    ] = False,
+    initrd: Annotated[
+        pathlib.Path | None, typer.Option(exists=True, help="The kernel's initrd.")
+    ] = None,
+    cmdline: Annotated[str, typer.Option(help="The kernel's command line.")] = "",
     root_dir: Annotated[
-        pathlib.Path,
-        typer.Option(help="The process runtime's root (`arktos up`: DATA_DIR/agent/runtime)."),
-    ] = cluster.DEFAULT_DATA_DIR / "agent" / "runtime",
+        pathlib.Path | None,
+        typer.Option(
+            help="The runtime's root (default: ~/.arktos/agent/runtime, or "
+            "~/.arktos/agent/vm for VM images, as `arktos up` has them)."
+        ),
+    ] = None,
 ) -> None:
-    """Store an image for the process runtime, whose pods then run in it (with runc, as root)."""
+    """Store an image on this node: for the process runtime (whose pods then run in it, with
+    runc as root), or with --vm/--kernel for the VM runtime."""
+    agent_dir = cluster.DEFAULT_DATA_DIR / "agent"
     try:
-        imported = process.import_image(root_dir, archive, name=name)
+        if vm_image or kernel:
+            if not name:
+                raise typer.BadParameter("a VM image needs a name", param_hint="--name")
+            stored = vm.import_vm_image(
+                root_dir or agent_dir / "vm",
+                archive,
+                name=name,
+                kind=vm.ImageKind.KERNEL if kernel else vm.ImageKind.DISK,
+                initrd=initrd,
+                cmdline=cmdline,
+            )
+            typer.echo(f"{name} {stored.id} ({stored.size:,} bytes)")
+            return
+        imported = process.import_image(root_dir or agent_dir / "runtime", archive, name=name)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="ARCHIVE") from None
     typer.echo(f"{imported.name or '<unnamed>'} {imported.digest} ({imported.size:,} bytes)")
+
+
+@app.command("vm-runtime")
+def vm_runtime(
+    root_dir: Annotated[
+        pathlib.Path, typer.Option(help="Holds the runtime's VMs, disks and images.")
+    ] = cluster.DEFAULT_DATA_DIR / "agent" / "vm",
+    socket_path: Annotated[
+        pathlib.Path, typer.Option("--socket", help="The CRI unix socket to serve.")
+    ] = cluster.DEFAULT_DATA_DIR / "agent" / "vm.sock",
+    uri: Annotated[
+        str | None,
+        typer.Option(help="libvirt URI (default: qemu:///embed?root=ROOT_DIR/libvirt)."),
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Serve the VM runtime (CRI with Arktos' VM calls, over libvirt) on a unix socket."""
+    _configure_process(verbose=verbose)
+    missing = vm.libvirt_missing()
+    if missing:
+        raise typer.BadParameter(missing, param_hint="libvirt")
+    config = vm.VmRuntimeConfig(root_dir=root_dir, socket_path=socket_path, uri=uri)
+    trio.run(_run_until_signalled, vm.VmRuntime(config).run)
 
 
 action_app = typer.Typer(

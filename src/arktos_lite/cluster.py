@@ -22,7 +22,7 @@ import trio
 import arktos_lite
 from arktos_lite import agent, apiserver, client, controllers, runtime, scheduler, storage
 from arktos_lite.controllers import workload
-from arktos_lite.runtime import process
+from arktos_lite.runtime import process, vm
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class AgentOptions:
     config: agent.AgentConfig
     # `name,workloadType,endpoint;…`; empty: the embedded process runtime, in this process.
     runtime_endpoints: str = ""
+    # A libvirt URI: the embedded VM runtime serves VM pods over it, in this process.
+    vm_runtime_uri: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -213,31 +215,52 @@ async def run_agent(
     """The node agent over its runtimes, until cancelled.
 
     Without runtime endpoints the embedded process runtime serves in this process, on a
-    unix socket under the agent's root dir. It outlives the agent: the agent stops its pods
-    through it while shutting down, and only then does the runtime stop.
+    unix socket under the agent's root dir; with a VM runtime URI, the embedded VM runtime
+    too. They outlive the agent: the agent stops its pods through them while shutting
+    down, and only then do they stop.
     """
     config = options.config
     endpoints = (
         runtime.parse_endpoints(options.runtime_endpoints) if options.runtime_endpoints else ()
     )
-    async with contextlib.AsyncExitStack() as stack, trio.open_nursery() as nursery:
-        runtime_scope = trio.CancelScope(shield=True)
-        if not endpoints:
-            embedded = process.ProcessRuntime(
-                process.ProcessRuntimeConfig(
-                    root_dir=config.root_dir / "runtime",
-                    socket_path=config.root_dir / "runtime.sock",
-                    host_ip=config.node_ip,
-                )
+    embedded: list[tuple[str, str, process.ProcessRuntime | vm.VmRuntime]] = []
+    if not endpoints:
+        embedded.append(
+            (
+                "process",
+                "container",
+                process.ProcessRuntime(
+                    process.ProcessRuntimeConfig(
+                        root_dir=config.root_dir / "runtime",
+                        socket_path=config.root_dir / "runtime.sock",
+                        host_ip=config.node_ip,
+                    )
+                ),
             )
+        )
+    if options.vm_runtime_uri:
+        settings = vm.VmRuntimeConfig(
+            root_dir=config.root_dir / "vm",
+            socket_path=config.root_dir / "vm.sock",
+            uri=options.vm_runtime_uri,
+        )
+        embedded.append(("vm", "vm", vm.VmRuntime(settings)))
+    async with contextlib.AsyncExitStack() as stack, trio.open_nursery() as nursery:
+        scopes: list[trio.CancelScope] = []
 
-            async def serve_runtime(*, task_status: trio.TaskStatus[pathlib.Path]) -> None:
-                with runtime_scope:
-                    await embedded.run(task_status=task_status)
+        async def serve(
+            server: process.ProcessRuntime | vm.VmRuntime,
+            *,
+            task_status: trio.TaskStatus[pathlib.Path],
+        ) -> None:
+            with trio.CancelScope(shield=True) as scope:
+                scopes.append(scope)
+                await server.run(task_status=task_status)
 
-            socket_path = await nursery.start(serve_runtime)
-            endpoints = (runtime.Endpoint("process", "container", f"unix://{socket_path}"),)
         try:
+            for name, workload_type, server in embedded:
+                socket_path = await nursery.start(serve, server)
+                endpoints += (runtime.Endpoint(name, workload_type, f"unix://{socket_path}"),)
             named = []
             for endpoint in endpoints:
                 connection = await stack.enter_async_context(
@@ -251,4 +274,5 @@ async def run_agent(
             node = agent.Agent(api, config=config, runtimes=agent.RuntimeSet(tuple(named)))
             await node.run(task_status=task_status)
         finally:
-            runtime_scope.cancel()
+            for scope in scopes:
+                scope.cancel()
