@@ -164,6 +164,11 @@ class _Proxy:
         pod = await self.api.rest.get(self.pods, where, name)
         spec = pod.get("spec") or {}
         names = [str(c.get("name")) for c in spec.get("containers") or ()]
+        vm = spec.get("virtualMachine")
+        if vm:
+            # A VM pod's one container is its VM (named as the agent names it): its log is
+            # the serial console.
+            names.append(str(vm.get("name") or "vm"))
         others = [str(c.get("name")) for c in spec.get("initContainers") or ()]
         if not container:
             if len(names) != 1:

@@ -109,6 +109,7 @@ async def open_setup(
             {
                 ("t1", "default", "web", "app", False): located,
                 ("system", "default", "sys", "app", False): located,
+                ("t1", "default", "vm", "guest", False): located,
                 ("t1", "default", "web", "app", True): dataclasses.replace(
                     located, container_id="c0", log_path=previous_log, running=False
                 ),
@@ -150,6 +151,12 @@ async def populate(admin: httpx.AsyncClient, port: int) -> None:
             "spec": {"nodeName": "n1", "containers": [{"name": "app", "image": "busybox"}]},
         },
     )
+    vm = {"name": "guest", "image": "cirros", "keyPairName": "key"}
+    await created(
+        admin,
+        "/api/v1/tenants/t1/namespaces/default/pods",
+        {"metadata": {"name": "vm"}, "spec": {"nodeName": "n1", "virtualMachine": vm}},
+    )
     for name, node_name, containers in [
         ("web", "n1", ["app"]),
         ("two", "n1", ["a", "b"]),
@@ -187,6 +194,17 @@ async def test_logs_through_both_paths(setup: Setup) -> None:
         assert long.text == "world\n"
         stamped = await admin.get(f"{LONG}/web/log", params={"timestamps": "true"})
         assert stamped.text.splitlines()[0] == f"{T.format(1)} hello"
+
+
+async def test_a_vm_pods_log_is_its_serial_console(setup: Setup) -> None:
+    """A VM pod has no containers in its spec: its one container, named after the VM,
+    is what the agent logs the serial console under."""
+    async with setup.client(ALICE_TOKEN) as alice:
+        default = await alice.get(f"{SHORT}/vm/log")
+        assert default.status_code == 200, default.text
+        assert default.text == "hello\nworld\n"
+        named = await alice.get(f"{SHORT}/vm/log", params={"container": "guest"})
+        assert named.text == "hello\nworld\n"
 
 
 async def test_log_errors(setup: Setup) -> None:
