@@ -52,6 +52,12 @@ def _agent(*, quick: bool) -> None:
     agent.main(quick=quick)
 
 
+def _vm(*, quick: bool) -> None:
+    from bench import vm
+
+    vm.main(quick=quick)
+
+
 GROUPS: dict[str, Group] = {
     "storage": _storage,
     "api": _api,
@@ -59,6 +65,7 @@ GROUPS: dict[str, Group] = {
     "scheduler": _scheduler,
     "workload": _workload,
     "agent": _agent,
+    "vm": _vm,
 }
 
 
