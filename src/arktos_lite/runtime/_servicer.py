@@ -15,12 +15,16 @@ INTERNAL as "<call> failed: <error>".
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import pathlib
 import time
-from collections.abc import Callable
-from typing import ClassVar, Generic, NoReturn, Protocol, TypeVar
+from collections.abc import AsyncIterator, Callable
+from concurrent import futures
+from typing import Any, ClassVar, Generic, NoReturn, Protocol, TypeVar
 
 import grpc
+import trio
 
 from arktos_lite.runtime import _errors as errors
 from arktos_lite.runtime.cri import api_pb2 as cri, api_pb2_grpc
@@ -31,6 +35,64 @@ RUNTIME_API_VERSION = "v1"
 RUNTIME_VERSION = "0.1.0"
 
 _T = TypeVar("_T")
+
+# Calls in flight get this long to finish when a runtime stops serving.
+_STOP_GRACE = 1.0
+# Longest unix socket path the kernel accepts (sun_path minus its NUL).
+MAX_SOCKET_PATH = 107
+_MAX_MESSAGE = 16 * 1024 * 1024
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    socket_path: pathlib.Path,
+    *,
+    runtime: api_pb2_grpc.RuntimeServiceServicer,
+    images: api_pb2_grpc.ImageServiceServicer,
+    workers: int,
+    thread_name: str,
+) -> AsyncIterator[None]:
+    """Serve both CRI services on `socket_path` (a stale socket file replaced) with
+    `workers` handler threads, until the block ends; then stop, giving calls in flight a
+    short grace, and remove the socket file."""
+    if len(str(socket_path)) > MAX_SOCKET_PATH:
+        raise ValueError(
+            f"unix socket path too long ({len(str(socket_path))} bytes): {socket_path}"
+        )
+
+    def start() -> grpc.Server:
+        socket_path.parent.mkdir(parents=True, exist_ok=True)
+        # A socket file left by a runtime that died would make the bind fail.
+        socket_path.unlink(missing_ok=True)
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name),
+            options=[
+                ("grpc.max_receive_message_length", _MAX_MESSAGE),
+                ("grpc.max_send_message_length", _MAX_MESSAGE),
+            ],
+        )
+        # Referenced, not called, so this stays typed whether or not the stubs are.
+        register: list[tuple[Callable[[Any, grpc.Server], None], object]] = [
+            (api_pb2_grpc.add_RuntimeServiceServicer_to_server, runtime),
+            (api_pb2_grpc.add_ImageServiceServicer_to_server, images),
+        ]
+        for add, servicer in register:
+            add(servicer, server)
+        if server.add_insecure_port(f"unix:{socket_path}") == 0:
+            raise OSError(f"cannot listen on unix socket {socket_path}")
+        server.start()
+        return server
+
+    def stop(server: grpc.Server) -> None:
+        server.stop(_STOP_GRACE).wait()
+        socket_path.unlink(missing_ok=True)
+
+    server = await trio.to_thread.run_sync(start)
+    try:
+        yield
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(stop, server)
 
 
 class Backend(Protocol):
