@@ -56,7 +56,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def protos(session: nox.Session) -> None:
-    """Regenerate the checked-in CRI Python modules from runtime/cri/api.proto."""
+    """Regenerate the checked-in gRPC modules: CRI (runtime/cri) and etcd (storage/etcd)."""
     # Pinned to the minor release the checked-in code came from, so regenerating without
     # a proto change gives no diff; bump it together with grpcio/protobuf in pyproject.
     session.install("grpcio-tools==1.85.1")
@@ -70,4 +70,6 @@ def protos(session: nox.Session) -> None:
         "--pyi_out=src",
         "--grpc_python_out=src",
         "src/arktos_lite/runtime/cri/api.proto",
+        "src/arktos_lite/storage/etcd/kv.proto",
+        "src/arktos_lite/storage/etcd/rpc.proto",
     )

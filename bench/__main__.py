@@ -58,6 +58,12 @@ def _vm(*, quick: bool) -> None:
     vm.main(quick=quick)
 
 
+def _etcd(*, quick: bool) -> None:
+    from bench import etcd
+
+    etcd.main(quick=quick)
+
+
 GROUPS: dict[str, Group] = {
     "storage": _storage,
     "api": _api,
@@ -66,6 +72,7 @@ GROUPS: dict[str, Group] = {
     "workload": _workload,
     "agent": _agent,
     "vm": _vm,
+    "etcd": _etcd,
 }
 
 

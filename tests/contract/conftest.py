@@ -2,8 +2,8 @@
 
 `BACKEND_URLS` is the list of backends under test; `DURABLE_URLS` the ones whose data
 outlives a close (reopen tests run on those only). A URL template may name `tmp_path` or
-any other synchronous fixture in braces (say `etcd://{etcd_endpoint}/arktos`, once a
-fixture starts an etcd); the fixture's value is filled in.
+any other synchronous fixture in braces (`etcd://{etcd_store}`: a store of its own on the
+session's etcd, see `tests/_etcd_fixtures.py`); the fixture's value is filled in.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from _etcd_fixtures import etcd_server as etcd_server, etcd_store as etcd_store
 from arktos_lite import storage
 
 BACKEND_URLS: list[pytest.ParameterSet] = [
     pytest.param("sqlite://", id="sqlite-memory"),
     pytest.param("sqlite:///{tmp_path}/state.db", id="sqlite-file"),
+    pytest.param("etcd://{etcd_store}", id="etcd"),
 ]
 
 DURABLE_URLS: list[pytest.ParameterSet] = [
     pytest.param("sqlite:///{tmp_path}/state.db", id="sqlite-file"),
+    pytest.param("etcd://{etcd_store}", id="etcd"),
 ]
 
 OpenStore = Callable[..., contextlib.AbstractAsyncContextManager[storage.Backend]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from typing import Literal
 
@@ -447,7 +448,12 @@ class Runner:
 async def _run(url: str, script: list[Op]) -> None:
     options = storage.Options(auto_compact=False)
     async with storage.open_store(url, options) as store, contextlib.AsyncExitStack() as stack:
-        runner = Runner(store, Model(revision=await store.current_revision()), stack)
+        # A fresh store of a shared server (etcd) starts at that server's revisions.
+        model = Model(
+            revision=await store.current_revision(),
+            compact_revision=await store.compact_revision(),
+        )
+        runner = Runner(store, model, stack)
         for op in script:
             await runner.apply(op)
         await runner.finish()
@@ -458,3 +464,12 @@ async def _run(url: str, script: list[Op]) -> None:
 @hypothesis.given(script=st.lists(ops, min_size=20, max_size=80))
 def test_store_behaves_like_the_model(url: str, script: list[Op]) -> None:
     trio.run(_run, url, script)
+
+
+@hypothesis.settings(max_examples=40, deadline=None)
+@hypothesis.given(script=st.lists(ops, min_size=20, max_size=80))
+def test_etcd_store_behaves_like_the_model(
+    etcd_server: storage.LocalEtcd, script: list[Op]
+) -> None:
+    """The same on etcd: each example on a key prefix of its own of the session's etcd."""
+    trio.run(_run, f"{etcd_server.url}/model-{uuid.uuid4().hex}", script)

@@ -15,9 +15,11 @@ from arktos_lite.storage._errors import (
     StorageError as StorageError,
     StoreClosed as StoreClosed,
     StoreInUse as StoreInUse,
+    Unavailable as Unavailable,
     UnknownBackend as UnknownBackend,
     WatchOverflow as WatchOverflow,
 )
+from arktos_lite.storage._local_etcd import LocalEtcd as LocalEtcd, free_port as free_port
 from arktos_lite.storage._registry import BACKENDS as BACKENDS, open_store as open_store
 from arktos_lite.storage._types import (
     Deleted as Deleted,

@@ -74,15 +74,20 @@ class WatchOverflow(StorageError):
         self.limit = limit
 
 
+class Unavailable(StorageError):
+    """The store's server did not answer (every etcd member tried), or went away during a
+    write whose outcome is therefore unknown."""
+
+
 class StoreClosed(StorageError):
     """The store was closed while the operation was pending."""
 
 
 class StoreInUse(StorageError):
-    """Another process has the store open."""
+    """Another process has the store open (or, for a shared store, open exclusively)."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(f"the store {path} is open in another process")
+    def __init__(self, path: str, *, detail: str = "") -> None:
+        super().__init__(detail or f"the store {path} is open in another process")
         self.path = path
 
 

@@ -1,7 +1,9 @@
 """Choosing a backend by the scheme of a store URL, from an explicit registry.
 
 `sqlite:///path/state.db` opens (or creates) a file; `sqlite://` is an in-memory store for
-tests. Nothing registers itself on import: the table below is the whole list.
+tests. `etcd://host:port[,host:port...][/key-prefix]` is an etcd cluster, and
+`etcd+https://...?cacert=CA.pem&cert=CLIENT.pem&key=CLIENT-KEY.pem` the same over TLS (see
+`_etcd`). Nothing registers itself on import: the table below is the whole list.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import contextlib
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 
-from arktos_lite.storage import _backend, _errors, _sqlite, _types
+from arktos_lite.storage import _backend, _errors, _etcd, _sqlite, _types
 
 Opener = Callable[
     [urllib.parse.SplitResult, _types.Options],
@@ -19,6 +21,8 @@ Opener = Callable[
 
 BACKENDS: dict[str, Opener] = {
     "sqlite": _sqlite.open_sqlite,
+    "etcd": _etcd.open_etcd,
+    "etcd+https": _etcd.open_etcd,
 }
 
 

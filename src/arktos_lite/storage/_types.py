@@ -83,6 +83,11 @@ class Options:
     History is compacted automatically, keeping at least `history_seconds` of it and
     at least `history_revisions` revisions. A watcher more than `watch_buffer` events
     behind is cut off with `WatchOverflow`.
+
+    `exclusive` opens a store only if no other process has it open, and keeps every other
+    opener out (`StoreInUse`) until it is closed: for offline work such as a migration. A
+    SQLite file is always opened exclusively; an etcd store is shared by default (the API
+    servers of one group open it together).
     """
 
     auto_compact: bool = True
@@ -90,6 +95,7 @@ class Options:
     history_revisions: int = 1000
     compact_interval: float = 30.0
     watch_buffer: int = 10_000
+    exclusive: bool = False
 
 
 def prefix_end(prefix: str) -> str | None:

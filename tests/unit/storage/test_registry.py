@@ -20,7 +20,7 @@ async def test_unknown_url_scheme_raises_unknown_backend(url: str) -> None:
 
 
 def test_backends_are_exactly_the_known_schemes() -> None:
-    assert set(storage.BACKENDS) == {"sqlite"}
+    assert set(storage.BACKENDS) == {"sqlite", "etcd", "etcd+https"}
 
 
 async def test_in_memory_store_opens_empty() -> None:
@@ -44,14 +44,18 @@ def test_public_api() -> None:
         "KeyValue",
         "Lease",
         "LeaseNotFound",
+        "LocalEtcd",
         "NotFound",
         "Options",
         "Page",
         "StorageError",
         "StoreClosed",
         "StoreInUse",
+        "Unavailable",
         "UnknownBackend",
         "WatchOverflow",
+        "etcd",
+        "free_port",
         "open_store",
         "prefix_end",
     }
@@ -64,5 +68,5 @@ def test_every_storage_error_shares_one_base() -> None:
         if isinstance(value, type) and issubclass(value, Exception)
     ]
 
-    assert len(errors) == 11
+    assert len(errors) == 12
     assert all(issubclass(error, storage.StorageError) for error in errors)
