@@ -4,6 +4,9 @@ The guest (tests/e2e/_guest.py: Debian's cloud kernel and a busybox initramfs) p
 boot marker and then a counter every 0.5 s on its serial console, which `kubectl logs`
 shows. Driven by stock kubectl and `arktos action`: the pod boots; a reboot action boots it
 again (the marker twice, restartCount 1); a restore to a snapshot sends the counter back;
+a new `resources` size is applied live (and one beyond the domain's maxima refused);
+`powerSpec: Paused` stops the counter and `Running` continues it; `Suspended` saves the
+guest to disk (no QEMU left) and `Running` restores it counting on, without a second boot;
 `powerSpec: Shutdown` stops it and `Running` boots it again; a container pod runs beside
 it; deleting the pod leaves no QEMU process, no domain and no disk behind. One guest at a
 time: an idle TCG guest costs about 220 MB and 40 % of a CPU.
@@ -104,6 +107,14 @@ def console(cluster: Cluster, name: str) -> list[str]:
     return result.stdout.splitlines() if result.returncode == 0 else []
 
 
+def events(cluster: Cluster, name: str, reason: str) -> list[str]:
+    selector = f"involvedObject.name={name},reason={reason}"
+    listed = json.loads(
+        cluster.kubectl("get", "events", "--field-selector", selector, "-o", "json")
+    )
+    return [str(e.get("message")) for e in listed["items"]]
+
+
 def boots(lines: list[str]) -> int:
     return sum(_guest.BOOT_MARKER in line for line in lines)
 
@@ -183,6 +194,56 @@ def test_a_real_guest_boots_reboots_restores_and_powers_off(cluster: Cluster) ->
     def power(spec: str) -> None:
         patch = {"spec": {"virtualMachine": {"powerSpec": spec}}}
         cluster.kubectl("patch", "pod", "guest1", "--type=merge", "-p", json.dumps(patch))
+
+    def resize(limits: dict[str, str]) -> None:
+        patch = {"spec": {"virtualMachine": {"resources": {"limits": limits}}}}
+        cluster.kubectl("patch", "pod", "guest1", "--type=merge", "-p", json.dumps(patch))
+
+    # A live resize: a vCPU hot-plugged and the balloon's target raised, within the
+    # maxima the domain was defined with; beyond them, refused, and the guest runs on.
+    resize({"cpu": "2", "memory": "384Mi"})
+    eventually(lambda: bool(events(cluster, "guest1", "Resized")), what="a Resized event")
+    assert events(cluster, "guest1", "ResizeFailed") == []
+    resize({"cpu": "64", "memory": "384Mi"})
+    eventually(lambda: bool(events(cluster, "guest1", "ResizeFailed")), what="a ResizeFailed event")
+    assert "64 vCPUs (at most" in events(cluster, "guest1", "ResizeFailed")[0]
+    assert vm_status(cluster, "guest1").get("state") == "active"
+
+    # Paused: the guest's vCPUs stand still, so does its counter; Running continues it.
+    power("Paused")
+    eventually(lambda: vm_status(cluster, "guest1").get("state") == "paused", what="paused")
+    assert len(qemu_processes(cluster.data_dir)) == 1
+    time.sleep(1.0)  # lines printed just before the pause reach the log
+    frozen = max(counters(console(cluster, "guest1")))
+    time.sleep(3.0)
+    assert max(counters(console(cluster, "guest1"))) == frozen
+    booted = boots(console(cluster, "guest1"))
+    power("Running")
+    eventually(lambda: vm_status(cluster, "guest1").get("state") == "active", what="resumed")
+    eventually(
+        lambda: max(counters(console(cluster, "guest1"))) > frozen + 2,
+        what="the counter advancing after the pause",
+    )
+
+    # Suspended: the memory goes to disk and QEMU exits; Running restores it, and the
+    # guest carries on counting from where it was, without booting again.
+    power("Suspended")
+    eventually(lambda: vm_status(cluster, "guest1").get("state") == "suspended", what="suspended")
+    eventually(lambda: qemu_processes(cluster.data_dir) == [], what="QEMU gone while suspended")
+    at_save = console(cluster, "guest1")
+    saved = max(counters(at_save))
+    power("Running")
+    eventually(lambda: vm_status(cluster, "guest1").get("state") == "active", what="restored")
+    eventually(
+        lambda: max(counters(console(cluster, "guest1"))) > saved + 2,
+        what="the counter continuing after the restore",
+    )
+    after = console(cluster, "guest1")
+    assert boots(after) == booted
+    restored = counters(after[len(at_save) :])
+    assert restored
+    assert min(restored) > saved  # continued, not restarted from 0
+    assert vm_status(cluster, "guest1").get("restartCount") == 1
 
     power("Shutdown")
     eventually(lambda: vm_status(cluster, "guest1").get("state") == "stopped", what="stopped")

@@ -1,10 +1,12 @@
 """VM pods on `arktos up --vm-runtime-uri test:///default` (libvirt's test driver: real
 domains, no guest), driven by stock kubectl and `arktos action`: a VM pod runs beside a
 container pod, reboots, snapshots and restores through Actions, powers off and on with
-`powerSpec`, and goes away with its domain."""
+`powerSpec`, and goes away with its domain; another waits for its key pair's Secret,
+goes through every powerSpec and is resized (and refused a size beyond its maximum)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pathlib
@@ -128,3 +130,81 @@ def test_bad_vm_input(cluster: Cluster) -> None:
         arktos(cluster, "action", "reboot", "plain")
     assert "not a virtual machine pod" in failed.value.stderr
     cluster.kubectl("delete", "pod", "plain", "--grace-period=1")
+
+
+def test_power_specs_resize_and_key_pairs(cluster: Cluster) -> None:
+    # The key pair is a Secret; the VM waits for it.
+    vm = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "vm2"},
+        "spec": {
+            "virtualMachine": {
+                "name": "vm2",
+                "image": "cirros",
+                "keyPairName": "key2",
+                "resources": {"limits": {"cpu": "1", "memory": "256Mi"}},
+            }
+        },
+    }
+    cluster.kubectl("create", "-f", "-", input=json.dumps(vm))
+
+    def ready_condition() -> dict[str, Any]:
+        conditions = vm_status(cluster, "vm2").get("conditions") or []
+        return next((c for c in conditions if c["type"] == "VirtualMachineReady"), {})
+
+    eventually(
+        lambda: 'key pair "key2" not found' in ready_condition().get("message", ""),
+        what="VirtualMachineReady saying the key pair is missing",
+    )
+    assert vm_status(cluster, "vm2")["phase"] == "Pending"
+    cluster.kubectl(
+        "create", "secret", "generic", "key2", "--from-literal=publicKey=ssh-ed25519 AAAA k2"
+    )
+    eventually(
+        lambda: vm_status(cluster, "vm2").get("virtualMachineStatus", {}).get("ready") is True,
+        what="the VM running once its key pair exists",
+    )
+
+    def vm_state() -> tuple[str, str]:
+        found = vm_status(cluster, "vm2")["virtualMachineStatus"]
+        return found["state"], found["powerState"]
+
+    def patch(vm_patch: dict[str, Any]) -> None:
+        body = json.dumps({"spec": {"virtualMachine": vm_patch}})
+        cluster.kubectl("patch", "pod", "vm2", "--type=merge", "-p", body)
+
+    for spec, state in (
+        ("Paused", ("paused", "paused")),
+        ("Running", ("active", "running")),
+        ("Suspended", ("suspended", "suspended")),
+        ("Paused", ("paused", "paused")),
+        ("Shutdown", ("stopped", "shutdown")),
+        ("Running", ("active", "running")),
+    ):
+        patch({"powerSpec": spec})
+        eventually(functools.partial(lambda want: vm_state() == want, state), what=spec)
+        assert vm_status(cluster, "vm2")["phase"] == "Running"
+
+    def events(reason: str) -> list[str]:
+        listed = json.loads(
+            cluster.kubectl(
+                "get", "events", "--field-selector", f"involvedObject.name=vm2,reason={reason}",
+                "-o", "json",
+            )
+        )["items"]  # fmt: skip
+        return [e["message"] for e in listed]
+
+    # Resized live: the domain has room for twice its memory.
+    patch({"resources": {"limits": {"cpu": "1", "memory": "384Mi"}}})
+    eventually(lambda: bool(events("Resized")), what="a Resized event")
+    patch({"resources": {"limits": {"cpu": "1", "memory": "4Gi"}}})
+    eventually(lambda: bool(events("ResizeFailed")), what="a ResizeFailed event")
+    assert "at most" in events("ResizeFailed")[0]
+    eventually(
+        lambda: ready_condition().get("reason") == "ResizeFailed",
+        what="the refused resize on VirtualMachineReady",
+    )
+    assert vm_state() == ("active", "running")
+    cluster.kubectl("delete", "pod", "vm2", "--grace-period=2")
+    cluster.kubectl("delete", "secret", "key2")

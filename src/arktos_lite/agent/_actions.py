@@ -6,8 +6,10 @@ runtime of its pod (`runtime.VmRuntime`: RebootVM, CreateSnapshot, RestoreToSnap
 Guarantees:
 
 * Every action it sees ends complete: its status (written through `actions/<name>/status`)
-  gets `complete: true`, `error` ("" on success), `podName`, `podID` and the operation's
-  own status (`rebootStatus.rebootSuccessful`, `snapshotStatus.snapshotID`,
+  gets `complete: true`, `error` ("" on success), `completionTime` (the wall clock when it
+  ended, RFC 3339: the controller keeps a complete action for a retention period counted
+  from it), `podName`, `podID` and the operation's own status
+  (`rebootStatus.rebootSuccessful`, `snapshotStatus.snapshotID`,
   `restoreStatus.restoreSuccessful`). An action on a pod that is gone or replaced (its uid
   is not `spec.podID`), on a container pod, on a VM that is not running (reboot,
   snapshot), on a missing snapshot, without a runtime that runs VM calls, or whose
@@ -23,16 +25,17 @@ Guarantees:
 
 from __future__ import annotations
 
+import datetime
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, Protocol
 
 import trio
 
 from arktos_lite import client, machinery, runtime
 from arktos_lite.agent import _pods as pods_
-from arktos_lite.api import errors, resources
+from arktos_lite.api import errors, resources, timestamps
 from arktos_lite.runtime import errors as runtime_errors
 
 logger = logging.getLogger(__name__)
@@ -108,6 +111,7 @@ class ActionWorker:
         recorder: machinery.EventRecorder,
         ready_timeout: float = 60.0,
         retry_interval: float = 0.5,
+        wall_clock: Callable[[], datetime.datetime] = timestamps.now,
     ) -> None:
         assert ACTIONS is not None
         self._api = api
@@ -116,6 +120,7 @@ class ActionWorker:
         self._recorder = recorder
         self._ready_timeout = ready_timeout
         self._retry_interval = retry_interval
+        self._wall_clock = wall_clock
         self.actions = machinery.InformerFactory(api).informer(
             ACTIONS,
             tenant=resources.ALL_TENANTS,
@@ -194,6 +199,7 @@ class ActionWorker:
             self._recorder.event(
                 action, "Normal", reason="Completed", message=f"action {name} completed"
             )
+        result["completionTime"] = timestamps.rfc3339(self._wall_clock())
         await self._write(action, result)
 
     async def execute(self, action: Mapping[str, Any]) -> Obj:

@@ -10,6 +10,11 @@ worker reports as the waiting reason `CreateContainerConfigError`.
 
 Each ConfigMap and Secret is read once per call through an `ObjectReader`, so one pod
 start costs at most one read per object. Service environment variables are not set.
+
+`vm_public_key` resolves a VM pod's `spec.virtualMachine.keyPairName` the same way: the
+Secret of that name in the pod's tenant and namespace holds the public key under
+`publicKey` (or `ssh-publickey`, as `kubernetes.io/ssh-auth` Secrets name it); a missing
+Secret or key is a `ContainerConfigError` saying which.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ __all__ = [
     "is_env_var_name",
     "resource_value",
     "secret_data",
+    "vm_public_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -123,6 +129,33 @@ def secret_data(secret: Mapping[str, Any]) -> dict[str, bytes]:
         except (binascii.Error, ValueError):
             decoded[key] = text.encode()
     return decoded
+
+
+KEY_PAIR_KEYS = ("publicKey", "ssh-publickey")
+
+
+async def vm_public_key(*, pod: Mapping[str, Any], reader: ObjectReader) -> str | None:
+    """The public key of a VM pod's `keyPairName`; None when its VM names no key pair
+    or carries a `publicKey` of its own (which wins)."""
+    vm = (pod.get("spec") or {}).get("virtualMachine") or {}
+    name = str(vm.get("keyPairName") or "")
+    if not name or str(vm.get("publicKey") or "").strip():
+        return None
+    objects = ObjectCache.for_pod(reader, pod)
+    secret = await objects.secret(name)
+    if secret is None:
+        raise ContainerConfigError(
+            f'key pair "{name}" not found: no secret "{name}" in namespace {objects.namespace}'
+        )
+    data = secret_data(secret)
+    for key in KEY_PAIR_KEYS:
+        value = data.get(key, b"").decode(errors="replace").strip()
+        if value:
+            return value
+    raise ContainerConfigError(
+        f'key pair "{name}": secret "{name}" in namespace {objects.namespace} has no '
+        f"{' or '.join(KEY_PAIR_KEYS)} key"
+    )
 
 
 def config_map_binary_data(config_map: Mapping[str, Any]) -> dict[str, bytes]:

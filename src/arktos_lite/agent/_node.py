@@ -307,7 +307,18 @@ async def check_runtimes(
     async with trio.open_nursery() as nursery:
         for index, named in enumerate(runtime_set.runtimes):
             nursery.start_soon(check, index, named)
-    return [report for report in reports if report is not None]
+    absent = [
+        RuntimeReport(
+            "",
+            type_,
+            ready=False,
+            reason="NoRuntime",
+            message=f"no {type_.value} runtime on this node: {why}",
+        )
+        for type_, why in runtime_set.absent.items()
+        if runtime_set.default(type_) is None
+    ]
+    return [report for report in reports if report is not None] + absent
 
 
 def isolation_annotation(reports: Iterable[RuntimeReport]) -> str:

@@ -22,10 +22,19 @@ by the `io.kubernetes.pod.uid` label, so a restarted agent adopts what runs) and
   (or none) starts it, also again after it was shut off (a VM powers on again rather
   than being replaced); `Shutdown` stops it gracefully (StopContainer with the grace
   period) and it stays off, the pod staying Running with `VirtualMachineReady` False.
-  A VM that crashed is powered on again after the crash-loop back-off.
-  `Paused` and `Suspended` have no CRI call: a Warning event says so and the VM is left
-  as it is. Its status carries `virtualMachineStatus` from the runtime's `VM_*`
-  annotations (the listed container's, which are fresh on every sync).
+  A VM that crashed is powered on again after the crash-loop back-off. `Paused` freezes
+  a running VM (`pause_vm`), `Suspended` saves it to disk and stops it (`suspend_vm`),
+  and `Running` resumes either; each sync takes one step per look (Suspended to Paused
+  resumes, then pauses; Paused to Shutdown resumes, then stops). A runtime without the
+  power calls gets a Warning event `UnsupportedPowerSpec` once and the VM is left as it
+  is. A new `spec.virtualMachine.resources` size is asked of the runtime
+  (`update_container_resources`) once per size, measured against the size the runtime
+  reports (`VM_VCPUS`, `VM_MEMORY`); a refusal is a `ResizeFailed` event and a message on
+  the VM's status, and the VM runs on as it was. A `keyPairName` is resolved from the
+  Secret of that name (see `env.vm_public_key`) before the VM is created; while it is
+  missing the VM waits, retried like any config error. Its status carries
+  `virtualMachineStatus` from the runtime's `VM_*` annotations (the listed container's,
+  which are fresh on every sync).
 * Status is written to `pods/<name>/status` (a merge patch of the agent's fields) only
   when it differs from what was last seen or written.
 """
@@ -42,9 +51,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import trio
 
-from arktos_lite import client, machinery
+from arktos_lite import client, machinery, runtime as runtime_
 from arktos_lite.agent import (
     _env as env,
     _podconfig as podconfig,
@@ -56,9 +66,11 @@ from arktos_lite.agent import (
 from arktos_lite.api import errors, resources
 from arktos_lite.runtime import (
     VM_ID,
+    VM_MEMORY,
     VM_POWER_STATE,
     VM_RESTART_COUNT,
     VM_STATE,
+    VM_VCPUS,
     errors as runtime_errors,
 )
 from arktos_lite.runtime.cri import api_pb2 as cri
@@ -106,6 +118,27 @@ class PowerSpec:
     SHUTDOWN = "Shutdown"
     PAUSED = "Paused"
     SUSPENDED = "Suspended"
+
+
+class VmPower:
+    """The power states a VM runtime reports (`VM_POWER_STATE`) that powerSpecs aim at."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    SUSPENDED = "suspended"
+
+
+_POWER_STATES = {
+    PowerSpec.RUNNING: VmPower.RUNNING,
+    PowerSpec.PAUSED: VmPower.PAUSED,
+    PowerSpec.SUSPENDED: VmPower.SUSPENDED,
+}
+# Event reason and verb of each power call.
+_POWER_EVENTS = {
+    "pause": ("Paused", "Paused"),
+    "resume": ("Resumed", "Resumed"),
+    "suspend": ("Suspended", "Suspended"),
+}
 
 
 def power_spec(pod: Mapping[str, Any]) -> str:
@@ -306,6 +339,9 @@ class PodWorker:
         self._termination_deadline: float | None = None
         self._no_runtime_noted = False
         self._unsupported_power_noted: set[str] = set()
+        # VM id -> the (vCPUs, memory) last asked of the runtime, and why it refused.
+        self._resized: dict[str, tuple[int, int]] = {}
+        self._resize_problem: str | None = None
         self._nursery: trio.Nursery | None = None
         self.done = False
 
@@ -505,42 +541,145 @@ class PodWorker:
         sandbox_config: cri.PodSandboxConfig,
         pod_ip: str,
     ) -> bool:
-        """Bring a VM pod's VM to its powerSpec; True if anything changed."""
+        """Bring a VM pod's VM to its powerSpec and size; True if anything changed.
+
+        Each call takes at most one step towards the powerSpec (start, pause, resume,
+        suspend, stop); the sync's next look takes the next one.
+        """
         assert self.runtime is not None
         rt = self.runtime.runtime
         name = vm.get("name") or ""
         key: ContainerKey = (False, name)
         current, _ = observed.instances(key)
+        power = power_spec(pod)
         if current is None:
             return await self._start(pod, vm, key, 0, sandbox_id, sandbox_config, pod_ip)
+        listed = (observed.containers.get(key) or [])[-1]
+        vm_power = listed.annotations.get(VM_POWER_STATE, "")
+        if current.state is status.ContainerState.CREATED:
+            if power == PowerSpec.SHUTDOWN:
+                return False
+            await rt.start_container(current.id)
+            return True
+        if current.state is status.ContainerState.RUNNING:
+            if power == PowerSpec.SHUTDOWN:
+                if vm_power == VmPower.PAUSED:
+                    # A frozen guest cannot hear the ACPI power button: thaw it first.
+                    await self._vm_power_call(pod, "resume", current.id)
+                self._event(pod, "Normal", "Stopping", f"Shutting down virtual machine {name}")
+                with contextlib.suppress(runtime_errors.NotFound):
+                    await rt.stop_container(current.id, timeout=podconfig.grace_period(pod))
+                return True
+            wanted = _POWER_STATES.get(power, VmPower.RUNNING)
+            if vm_power == VmPower.SUSPENDED == wanted:
+                return False  # its size is on disk with it: resized once it runs again
+            if vm_power == wanted or not vm_power:
+                return await self._resize_vm(pod, vm, current.id, listed)
+            if wanted == VmPower.PAUSED and vm_power != VmPower.RUNNING:
+                call = "resume"  # a suspended VM runs again first, then pauses
+            else:
+                call = {
+                    VmPower.RUNNING: "resume",
+                    VmPower.PAUSED: "pause",
+                    VmPower.SUSPENDED: "suspend",
+                }[wanted]
+            return await self._vm_power_call(pod, call, current.id, name=name)
+        if power == PowerSpec.SHUTDOWN:
+            return await self._resize_vm(pod, vm, current.id, listed)
+        if current.exit_code != 0 and self._vm_backing_off(pod, key, current):
+            return False
+        # Shut off (by powerSpec before, or from inside): power the same VM on again
+        # (a Paused or Suspended one is then paused or suspended by the next step).
+        await rt.start_container(current.id)
+        self._event(pod, "Normal", "Started", f"Started virtual machine {name}")
+        return True
+
+    async def _vm_power_call(self, pod: Obj, call: str, vm_id: str, *, name: str = "") -> bool:
+        """Pause, resume or suspend a VM; False when its runtime cannot (an event says so
+        once per powerSpec)."""
+        assert self.runtime is not None
+        rt = self.runtime.runtime
         power = power_spec(pod)
-        if power in (PowerSpec.PAUSED, PowerSpec.SUSPENDED):
+        try:
+            if not isinstance(rt, runtime_.VmRuntime):
+                raise runtime_errors.Unimplemented(f"runtime {self.runtime.name} runs no VMs")
+            if call == "pause":
+                await rt.pause_vm(vm_id)
+            elif call == "resume":
+                await rt.resume_vm(vm_id)
+            else:
+                await rt.suspend_vm(vm_id)
+        except runtime_errors.Unimplemented as exc:
             if power not in self._unsupported_power_noted:
                 self._unsupported_power_noted.add(power)
                 self._event(
                     pod,
                     "Warning",
                     "UnsupportedPowerSpec",
-                    f"powerSpec {power} is not supported by this runtime",
+                    f"powerSpec {power} is not supported by this runtime: {exc.message}",
                 )
             return False
-        if current.state is status.ContainerState.CREATED:
-            await rt.start_container(current.id)
-            return True
-        if current.state is status.ContainerState.RUNNING:
-            if power != PowerSpec.SHUTDOWN:
-                return False
-            self._event(pod, "Normal", "Stopping", f"Shutting down virtual machine {name}")
-            with contextlib.suppress(runtime_errors.NotFound):
-                await rt.stop_container(current.id, timeout=podconfig.grace_period(pod))
-            return True
-        if power == PowerSpec.SHUTDOWN:
+        self._unsupported_power_noted.discard(power)
+        if name:
+            reason, verb = _POWER_EVENTS[call]
+            self._event(pod, "Normal", reason, f"{verb} virtual machine {name}")
+        return True
+
+    async def _resize_vm(
+        self, pod: Obj, vm: Mapping[str, Any], vm_id: str, listed: cri.Container
+    ) -> bool:
+        """Ask the runtime to give the VM the size its spec now asks for, once per size:
+        a refusal is an event and a status message, never a retry loop."""
+        assert self.runtime is not None
+        reported = listed.annotations
+        if VM_VCPUS not in reported or VM_MEMORY not in reported:
+            return False  # the runtime does not say: nothing to compare with
+        spec_vm = (pod.get("spec") or {}).get("virtualMachine") or {}
+        try:
+            wanted = runtime_.vm_resources(spec_vm.get("resources"))
+        except runtime_errors.InvalidArgument:
+            return False  # the runtime refused this spec at creation already
+        have = (_int_version(reported.get(VM_VCPUS)), _int_version(reported.get(VM_MEMORY)))
+        size = (wanted.vcpus, wanted.memory)
+        if have[0] == size[0] and have[1] // 1024 == size[1] // 1024:
+            self._resized.pop(vm_id, None)
+            self._resize_problem = None
             return False
-        if current.exit_code != 0 and self._vm_backing_off(pod, key, current):
+        if self._resized.get(vm_id) == size:
             return False
-        # Shut off (by powerSpec before, or from inside): power the same VM on again.
-        await rt.start_container(current.id)
-        self._event(pod, "Normal", "Started", f"Started virtual machine {name}")
+        self._resized[vm_id] = size
+        name = vm.get("name") or ""
+        period = 100_000
+        try:
+            await self.runtime.runtime.update_container_resources(
+                vm_id,
+                cri.LinuxContainerResources(
+                    cpu_period=period,
+                    cpu_quota=wanted.vcpus * period,
+                    memory_limit_in_bytes=wanted.memory,
+                ),
+                annotations={podconfig.VIRTUAL_MACHINE: orjson.dumps(spec_vm).decode()},
+            )
+        except (
+            runtime_errors.FailedPrecondition,
+            runtime_errors.InvalidArgument,
+            runtime_errors.Unimplemented,
+        ) as exc:
+            self._resize_problem = (
+                f"resize to {wanted.vcpus} vCPUs, {wanted.memory} bytes failed: {exc.message}"
+            )
+            self._event(pod, "Warning", "ResizeFailed", f"Virtual machine {name}: {exc.message}")
+            return False
+        except runtime_errors.CRIError:
+            self._resized.pop(vm_id, None)  # transient: the next sync tries again
+            raise
+        self._resize_problem = None
+        self._event(
+            pod,
+            "Normal",
+            "Resized",
+            f"Resized virtual machine {name} to {wanted.vcpus} vCPUs and {wanted.memory} bytes",
+        )
         return True
 
     def _vm_backing_off(self, pod: Obj, key: ContainerKey, current: status.Instance) -> bool:
@@ -716,6 +855,9 @@ class PodWorker:
                 pod_ip=pod_ip,
             )
             variables = dict(pairs)
+            public_key = None
+            if not key[0] and podconfig.vm_container(pod) is not None:
+                public_key = await env.vm_public_key(pod=pod, reader=self._services.reader)
             config = podconfig.container_config(
                 pod,
                 container,
@@ -726,6 +868,11 @@ class PodWorker:
                 args=env.expand(container.get("args") or (), variables),
                 mounts=volumes.mounts(container, self._volumes or {}),
             )
+            if public_key is not None:
+                # The runtime reads the VM from this annotation: the key joins it there.
+                vm_spec = {**(pod.get("spec") or {}).get("virtualMachine", {})}
+                vm_spec["publicKey"] = public_key
+                config.annotations[podconfig.VIRTUAL_MACHINE] = orjson.dumps(vm_spec).decode()
         except _HeldBack as held:
             self._hold(pod, key, held.reason, held.message, retry)
             return False
@@ -1021,15 +1168,20 @@ class PodWorker:
             vm=self._vm_view(pod, observed),
         )
 
-    @staticmethod
-    def _vm_view(pod: Obj, observed: _Observed) -> status.VmView | None:
+    def _vm_view(self, pod: Obj, observed: _Observed) -> status.VmView | None:
         vm = podconfig.vm_container(pod)
         if vm is None:
             return None
         name = vm.get("name") or ""
         listed = observed.containers.get((False, name)) or []
+        retry = self._retries.get((False, name)) or self._volume_retry
         if not listed:
-            return status.VmView(name=name, image=vm.get("image") or "")
+            return status.VmView(
+                name=name,
+                image=vm.get("image") or "",
+                reason=retry.reason if retry is not None else "",
+                message=retry.message if retry is not None else "",
+            )
         current = listed[-1]
         found = observed.statuses.get(current.id)
         annotations = current.annotations
@@ -1044,6 +1196,11 @@ class PodWorker:
             state=annotations.get(VM_STATE) or state,
             power_state=annotations.get(VM_POWER_STATE) or power,
             restart_count=_int_version(annotations.get(VM_RESTART_COUNT)),
+            reason="ResizeFailed" if self._resize_problem else "",
+            # What the runtime notes about the VM (no network, ...) and a refused resize.
+            message="; ".join(
+                m for m in ((found.message if found else ""), self._resize_problem or "") if m
+            ),
         )
 
     @staticmethod

@@ -37,6 +37,8 @@ class RuntimeSet:
     """The runtimes in the order the command line named them."""
 
     runtimes: tuple[NamedRuntime, ...]
+    # Why a workload type has no runtime here, for the node's condition to say.
+    absent: Mapping[WorkloadType, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [named.name for named in self.runtimes]

@@ -19,8 +19,10 @@ it, with the pod object, into `status` exactly as kubelet would write it. Guaran
 * `startTime` is set once and kept; `qosClass` is Kubernetes' (Guaranteed, Burstable,
   BestEffort).
 * A VM pod (a `PodView` with `vm`) also gets `virtualMachineStatus` (name, ids, image,
-  state, powerState, ready, restartCount) and the `VirtualMachineReady` condition, True
-  while the VM is `active` and powered `running`.
+  state, powerState, ready, restartCount, and a `message` when there is something to say:
+  a key pair not found, a refused resize, no network) and the `VirtualMachineReady`
+  condition, True while the VM is `active` and powered `running` (a paused or suspended
+  VM is not ready); its reason and message carry the VM's problem, if any.
 * Everything is a function of its inputs and `now` (used only for a condition that
   changes): computing twice from the same observations gives equal statuses, so the
   worker writes only when something a user would see changed.
@@ -146,6 +148,9 @@ class VmView:
     state: str = "building"
     power_state: str = "nostate"
     restart_count: int = 0
+    # What stands in the VM's way, or is worth knowing (e.g. it has no network).
+    reason: str = ""
+    message: str = ""
 
     @property
     def ready(self) -> bool:
@@ -154,7 +159,7 @@ class VmView:
 
 def vm_status(vm: VmView) -> Obj:
     """`status.virtualMachineStatus` of a VM pod."""
-    return {
+    result: Obj = {
         "name": vm.name,
         "virtualMachineId": vm.vm_id,
         "imageId": vm.image_id,
@@ -164,6 +169,9 @@ def vm_status(vm: VmView) -> Obj:
         "ready": vm.ready,
         "restartCount": vm.restart_count,
     }
+    if vm.message:
+        result["message"] = vm.message
+    return result
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -503,12 +511,20 @@ def conditions(
     types: tuple[str, ...] = OWNED_CONDITIONS
     if view.vm is not None:
         types = (*types, ConditionType.VIRTUAL_MACHINE_READY)
-        computed[ConditionType.VIRTUAL_MACHINE_READY] = _condition(
+        vm = view.vm
+        vm_ready = vm.ready and not terminal
+        vm_condition = _condition(
             ConditionType.VIRTUAL_MACHINE_READY,
-            view.vm.ready and not terminal,
-            reason=Reason.VIRTUAL_MACHINE_NOT_READY,
-            message=f"virtual machine is {view.vm.state}, power state {view.vm.power_state}",
+            vm_ready,
+            reason=vm.reason or Reason.VIRTUAL_MACHINE_NOT_READY,
+            message=f"virtual machine is {vm.state}, power state {vm.power_state}"
+            + (f": {vm.message}" if vm.message else ""),
         )
+        if vm_ready and vm.message:
+            if vm.reason:
+                vm_condition["reason"] = vm.reason
+            vm_condition["message"] = vm.message
+        computed[ConditionType.VIRTUAL_MACHINE_READY] = vm_condition
     by_type = {c.get("type"): c for c in existing}
     result: list[Obj] = []
     for type_ in types:

@@ -156,6 +156,31 @@ DEFINITIONS: Final[Mapping[str, Mapping[str, Any]]] = {
         },
     ),
     _CORE + "ActionList": _list_of("Action"),
+    # The body of `POST …/pods/{name}/action`, from which the API server makes an Action.
+    _CORE + "CustomAction": _kind(
+        "CustomAction",
+        "Arktos: an action on a VM pod, posted to the pod's action subresource.",
+        {
+            "operation": _string("The action: reboot, snapshot or restore."),
+            "rebootParams": _ref(_CORE + "RebootParams", "The reboot's parameters."),
+            "snapshotParams": _ref(_CORE + "SnapshotParams", "The snapshot's parameters."),
+            "restoreParams": _ref(_CORE + "RestoreParams", "The restore's parameters."),
+        },
+        required=("operation",),
+    ),
+    _CORE + "RebootParams": _object(
+        "RebootParams are the parameters of a reboot.", {"delayInSeconds": _DELAY}
+    ),
+    _CORE + "SnapshotParams": _object(
+        "SnapshotParams are the parameters of a snapshot.",
+        {"snapshotName": _string("The name of the snapshot to take.")},
+        required=("snapshotName",),
+    ),
+    _CORE + "RestoreParams": _object(
+        "RestoreParams are the parameters of a restore.",
+        {"snapshotID": _string("The snapshot to restore.")},
+        required=("snapshotID",),
+    ),
     _CORE + "RebootAction": _object(
         "RebootAction reboots a virtual machine.", {"delayInSeconds": _DELAY}
     ),
@@ -171,6 +196,11 @@ DEFINITIONS: Final[Mapping[str, Mapping[str, Any]]] = {
         "ActionStatus is the outcome of an action.",
         {
             "complete": _scalar("boolean", "Whether the action has been carried out."),
+            "completionTime": _scalar(
+                "string",
+                "When the action completed (or failed); retention is counted from it.",
+                format="date-time",
+            ),
             "error": _string("Why the action failed, if it did."),
             "podName": _string("The pod the action was for."),
             "podID": _string("The uid of that pod."),

@@ -954,7 +954,8 @@ _UPDATABLE_POD_FIELDS = ",".join(
         "`spec.tolerations` (only additions to existing tolerations)",
         "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
         "negative)",
-        "`spec.virtualMachine`",
+        "`spec.virtualMachine.powerSpec`",
+        "`spec.virtualMachine.resources`",
         "`spec.nics`",
     )
 )
@@ -1380,8 +1381,14 @@ def _check_pod_update(c: _Checker, spec: Mapping[str, Any], old: Mapping[str, An
         ):
             if isinstance(new_container, dict) and isinstance(old_container, dict):
                 _restore(new_container, old_container, "image")
-    for key in ("activeDeadlineSeconds", "tolerations", "virtualMachine", "nics"):
+    for key in ("activeDeadlineSeconds", "tolerations", "nics"):
         _restore(munged, old, key)
+    # A VM is powered and resized in place; what it boots from stays as created.
+    new_vm, old_vm = munged.get("virtualMachine"), old.get("virtualMachine")
+    if isinstance(new_vm, dict) and isinstance(old_vm, dict):
+        for key in ("powerSpec", "resources"):
+            new_vm.pop(key, None)
+            _restore(new_vm, old_vm, key)
     grace, old_grace = (
         spec.get("terminationGracePeriodSeconds"),
         old.get("terminationGracePeriodSeconds"),

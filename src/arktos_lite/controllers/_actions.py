@@ -6,15 +6,15 @@ Guarantees:
 * An Action whose pod is gone (no pod of `spec.podName` in the action's tenant and
   namespace, or one whose uid is not `spec.podID`: the pod was deleted and made again) and
   which is not complete is marked `status.complete: true` with
-  `status.error: "pod <name> no longer exists"`, so nobody waiting on it waits forever. The
-  cache's word that a pod is missing is checked with a read before anything is written,
-  and the write carries the resourceVersion it was decided on: an agent that completed the
-  action meanwhile wins.
-* A complete Action is deleted once it is older than `retention` seconds, counted from its
-  `status.completionTime` when one is written (RFC 3339), else from its
-  `metadata.creationTimestamp` (the agent does not stamp completion; an action completes
-  within seconds of its creation, so the difference is that small). The wall clock is only
-  compared with those timestamps; the wait until then is a requeue on trio's clock. The
+  `status.error: "pod <name> no longer exists"` and `status.completionTime`, so nobody
+  waiting on it waits forever. The cache's word that a pod is missing is checked with a
+  read before anything is written, and the write carries the resourceVersion it was
+  decided on: an agent that completed the action meanwhile wins.
+* A complete Action is deleted `retention` seconds after it completed: counted from its
+  `status.completionTime` (RFC 3339; the agent and this controller write it with
+  `complete: true`), or, for an action completed without one (by an older agent, or by
+  hand), from its `metadata.creationTimestamp`. The wall clock is only compared with
+  those timestamps; the wait until then is a requeue on trio's clock. The
   delete carries the action's uid as a precondition, so a new action of the same name is
   never removed in its place.
 * Actions owned by their pod also go with it through the garbage collector; this
@@ -189,6 +189,7 @@ class ActionController:
         status = dict(action.get("status") or {})
         status.update(
             complete=True,
+            completionTime=timestamps.rfc3339(self._wall_clock()),
             error=pod_gone_message(pod_name),
             podName=pod_name,
         )

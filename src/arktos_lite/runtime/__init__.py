@@ -2,7 +2,8 @@
 
 `Runtime` is what the agent needs from a runtime, as trio methods whose values are the CRI
 protobuf messages of `arktos_lite.runtime.cri` (Kubernetes' runtime.v1, plus Arktos' VM
-calls; `VmRuntime` adds those, with the `VM_*` annotation keys VM runtimes report).
+calls; `VmRuntime` adds those, with the `VM_*` annotation keys VM runtimes report;
+`vm_resources` is what a VM gets of `spec.virtualMachine.resources`).
 `RuntimeClient` implements it over gRPC for any CRI socket (the embedded process
 runtime, containerd, a VM runtime). Failures are `CRIError` subclasses (`NotFound`,
 `Unavailable`, ...), also reachable as `runtime.errors.NotFound`, never gRPC's own errors.
@@ -37,19 +38,27 @@ from arktos_lite.runtime._errors import (
 )
 from arktos_lite.runtime._protocol import (
     VM_ID as VM_ID,
+    VM_MEMORY as VM_MEMORY,
     VM_POWER_STATE as VM_POWER_STATE,
     VM_RESTART_COUNT as VM_RESTART_COUNT,
     VM_STATE as VM_STATE,
+    VM_VCPUS as VM_VCPUS,
     ExecResult as ExecResult,
     Runtime as Runtime,
     VmRuntime as VmRuntime,
 )
+from arktos_lite.runtime._vmresources import (
+    VmResources as VmResources,
+    vm_resources as vm_resources,
+)
 
 __all__ = [
     "VM_ID",
+    "VM_MEMORY",
     "VM_POWER_STATE",
     "VM_RESTART_COUNT",
     "VM_STATE",
+    "VM_VCPUS",
     "WORKLOAD_TYPES",
     "AlreadyExists",
     "CRIError",
@@ -64,6 +73,7 @@ __all__ = [
     "RuntimeClient",
     "Unavailable",
     "Unimplemented",
+    "VmResources",
     "VmRuntime",
     "cri",
     "errors",
@@ -71,4 +81,5 @@ __all__ = [
     "format_endpoints",
     "parse_endpoints",
     "stream",
+    "vm_resources",
 ]

@@ -1,8 +1,8 @@
 """`RuntimeClient`: the `Runtime` protocol over gRPC, to any CRI runtime's socket.
 
 It speaks runtime.v1 as containerd, CRI-O and arktos-lite's embedded runtimes serve it,
-plus Arktos' VM calls (`reboot_vm`, `create_snapshot`, `restore_to_snapshot`) for VM
-runtimes. Guarantees:
+plus Arktos' VM calls (`reboot_vm`, `create_snapshot`, `restore_to_snapshot`) and the
+power calls (`pause_vm`, `resume_vm`, `suspend_vm`) for VM runtimes. Guarantees:
 
 * Every call has a deadline (`request_timeout`, by default two minutes like kubelet's;
   calls that wait on purpose, stop and exec, get their own wait on top, and pulls their
@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -289,11 +289,17 @@ class RuntimeClient:
         return response.status
 
     async def update_container_resources(
-        self, container_id: str, resources: cri.LinuxContainerResources
+        self,
+        container_id: str,
+        resources: cri.LinuxContainerResources,
+        *,
+        annotations: Mapping[str, str] | None = None,
     ) -> None:
         await self._call(
             self._runtime.UpdateContainerResources,
-            cri.UpdateContainerResourcesRequest(container_id=container_id, linux=resources),
+            cri.UpdateContainerResourcesRequest(
+                container_id=container_id, linux=resources, annotations=annotations or {}
+            ),
             cri.UpdateContainerResourcesResponse,
         )
 
@@ -384,6 +390,21 @@ class RuntimeClient:
             self._runtime.RestoreToSnapshot,
             cri.RestoreToSnapshotRequest(vmID=vm_id, snapshotID=snapshot_id, flags=flags),
             cri.RestoreToSnapshotResponse,
+        )
+
+    async def pause_vm(self, vm_id: str) -> None:
+        await self._call(
+            self._runtime.PauseVM, cri.PauseVMRequest(vm_id=vm_id), cri.PauseVMResponse
+        )
+
+    async def resume_vm(self, vm_id: str) -> None:
+        await self._call(
+            self._runtime.ResumeVM, cri.ResumeVMRequest(vm_id=vm_id), cri.ResumeVMResponse
+        )
+
+    async def suspend_vm(self, vm_id: str) -> None:
+        await self._call(
+            self._runtime.SuspendVM, cri.SuspendVMRequest(vm_id=vm_id), cri.SuspendVMResponse
         )
 
     # ---------------------------------------------------------------- images

@@ -26,7 +26,11 @@ of the `Runtime` protocol as a real runtime would, with the same errors. Guarant
   powers it on. `reboot_vm` (after `delay_seconds` of trio time) counts a restart of a
   running VM; snapshots are kept by name (a snapshot of a VM that is not running is a
   `FailedPrecondition`, restoring a missing one `NotFound`, restoring one powers the VM
-  on). VM calls on a container that is not a VM are `InvalidArgument`.
+  on). `pause_vm`, `suspend_vm` and `resume_vm` change a running VM's state and power
+  state (paused, suspended, back to active/running; idempotent; the container stays
+  RUNNING); `update_container_resources` resizes a VM up to `vm_max_vcpus` vCPUs and
+  `vm_max_memory` bytes (else `FailedPrecondition`), reported as `VM_VCPUS`/`VM_MEMORY`.
+  VM calls on a container that is not a VM are `InvalidArgument`.
 """
 
 from __future__ import annotations
@@ -40,14 +44,17 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+import orjson
 import trio
 
-from arktos_lite.runtime import _errors as errors
+from arktos_lite.runtime import _errors as errors, _vmresources
 from arktos_lite.runtime._protocol import (
     VM_ID,
+    VM_MEMORY,
     VM_POWER_STATE,
     VM_RESTART_COUNT,
     VM_STATE,
+    VM_VCPUS,
     ExecResult,
 )
 from arktos_lite.runtime.cri import api_pb2 as cri
@@ -131,6 +138,10 @@ class _Vm:
     restart_count: int = 0
     # Snapshot name -> the wall-clock time it was taken.
     snapshots: dict[str, int] = dataclasses.field(default_factory=dict)
+    # "paused" or "suspended" while the running VM is so; "" otherwise.
+    power: str = ""
+    vcpus: int = _vmresources.DEFAULT_VCPUS
+    memory: int = _vmresources.DEFAULT_MEMORY
 
 
 @dataclasses.dataclass(slots=True)
@@ -160,6 +171,9 @@ class FakeRuntime:
         self.exec_handler: ExecHandler = exec_handler or _default_exec
         self.available = True
         self.ready = True
+        # How far update_container_resources may grow a VM.
+        self.vm_max_vcpus = 8
+        self.vm_max_memory = 16 * 1024**3
         # Images whose pull fails, with the error it raises.
         self.pull_errors: dict[str, errors.CRIError] = {}
         # How often each call was made, by method name (for tests).
@@ -367,8 +381,11 @@ class FakeRuntime:
         container = _Container(config=config, listed=listed, status=status)
         if VIRTUAL_MACHINE in config.annotations:
             vm_id = hashlib.sha256(f"vm-{container_id}".encode()).hexdigest()
+            size = _vm_size(config.annotations)
             container.vm = _Vm(
-                vm_id=f"{vm_id[:8]}-{vm_id[8:12]}-{vm_id[12:16]}-{vm_id[16:20]}-{vm_id[20:32]}"
+                vm_id=f"{vm_id[:8]}-{vm_id[8:12]}-{vm_id[12:16]}-{vm_id[16:20]}-{vm_id[20:32]}",
+                vcpus=size.vcpus,
+                memory=size.memory,
             )
             self._transition(container, cri.CONTAINER_CREATED)
         self._containers[container_id] = container
@@ -378,6 +395,11 @@ class FakeRuntime:
     async def start_container(self, container_id: str) -> None:
         self._enter("start_container")
         container = self._container(container_id)
+        if container.vm is not None and container.vm.power == "suspended":
+            # A suspended VM is restored where it was.
+            container.vm.power = ""
+            self._refresh(container)
+            return
         if container.vm is not None and container.listed.state == cri.CONTAINER_EXITED:
             # A VM that was shut off powers on again.
             self._transition(
@@ -529,6 +551,50 @@ class FakeRuntime:
                 container, cri.CONTAINER_RUNNING, started_at=self._wall_clock(), restarted=True
             )
 
+    async def pause_vm(self, vm_id: str) -> None:
+        self._enter("pause_vm")
+        container = self._running_vm(vm_id)
+        assert container.vm is not None
+        if container.vm.power == "suspended":
+            raise errors.FailedPrecondition(f"cannot pause VM {vm_id}: it is suspended")
+        container.vm.power = "paused"
+        self._refresh(container)
+
+    async def resume_vm(self, vm_id: str) -> None:
+        self._enter("resume_vm")
+        container = self._running_vm(vm_id)
+        assert container.vm is not None
+        container.vm.power = ""
+        self._refresh(container)
+
+    async def suspend_vm(self, vm_id: str) -> None:
+        self._enter("suspend_vm")
+        container = self._running_vm(vm_id)
+        assert container.vm is not None
+        container.vm.power = "suspended"
+        self._refresh(container)
+
+    async def update_container_resources(
+        self,
+        container_id: str,
+        resources: cri.LinuxContainerResources,
+        *,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
+        self._enter("update_container_resources")
+        container = self._container(container_id)
+        vm = container.vm
+        if vm is None:
+            return
+        size = _vm_size(annotations or {})
+        if size.vcpus > self.vm_max_vcpus or size.memory > self.vm_max_memory:
+            raise errors.FailedPrecondition(
+                f"VM {container_id} cannot grow to {size.vcpus} vCPUs and {size.memory} bytes "
+                f"(at most {self.vm_max_vcpus} and {self.vm_max_memory})"
+            )
+        vm.vcpus, vm.memory = size.vcpus, size.memory
+        self._refresh(container)
+
     # Images
 
     async def pull_image(
@@ -610,6 +676,7 @@ class FakeRuntime:
 
     def _stop(self, container: _Container, timeout: int) -> None:
         if container.vm is not None:
+            container.vm.power = ""
             # A VM shuts down cleanly (ACPI) within any timeout in the fake.
             self._finish(container, 0, reason="Shutdown")
         else:
@@ -668,12 +735,20 @@ class FakeRuntime:
         status.reason = reason
         status.message = message
         if container.vm is not None:
-            vm_state, power_state = _vm_states(state, exit_code)
-            for answer in (listed.annotations, status.annotations):
-                answer[VM_ID] = container.vm.vm_id
-                answer[VM_STATE] = vm_state
-                answer[VM_POWER_STATE] = power_state
-                answer[VM_RESTART_COUNT] = str(container.vm.restart_count)
+            if state != cri.CONTAINER_RUNNING:
+                container.vm.power = ""
+            _vm_annotations(container.vm, listed, status)
+        container.listed, container.status = listed, status
+
+    @staticmethod
+    def _refresh(container: _Container) -> None:
+        """New answers for a VM whose facts changed but whose CRI state did not."""
+        assert container.vm is not None
+        listed = cri.Container()
+        listed.CopyFrom(container.listed)
+        status = cri.ContainerStatus()
+        status.CopyFrom(container.status)
+        _vm_annotations(container.vm, listed, status)
         container.listed, container.status = listed, status
 
     @staticmethod
@@ -689,6 +764,28 @@ class FakeRuntime:
             cpu=cri.CpuUsage(usage_core_nano_seconds=cri.UInt64Value(value=0)),
             memory=cri.MemoryUsage(working_set_bytes=cri.UInt64Value(value=0)),
         )
+
+
+def _vm_size(annotations: Mapping[str, str]) -> _vmresources.VmResources:
+    """The size a VM container's `spec.virtualMachine` asks for (defaults if unreadable)."""
+    try:
+        vm = orjson.loads(annotations.get(VIRTUAL_MACHINE) or "{}")
+        return _vmresources.vm_resources(vm.get("resources") if isinstance(vm, dict) else None)
+    except (orjson.JSONDecodeError, errors.InvalidArgument):
+        return _vmresources.VmResources()
+
+
+def _vm_annotations(vm: _Vm, listed: cri.Container, status: cri.ContainerStatus) -> None:
+    vm_state, power_state = _vm_states(listed.state, status.exit_code)
+    if vm.power and listed.state == cri.CONTAINER_RUNNING:
+        vm_state = power_state = vm.power
+    for answer in (listed.annotations, status.annotations):
+        answer[VM_ID] = vm.vm_id
+        answer[VM_STATE] = vm_state
+        answer[VM_POWER_STATE] = power_state
+        answer[VM_RESTART_COUNT] = str(vm.restart_count)
+        answer[VM_VCPUS] = str(vm.vcpus)
+        answer[VM_MEMORY] = str(vm.memory)
 
 
 def _vm_states(state: cri.ContainerState, exit_code: int) -> tuple[str, str]:

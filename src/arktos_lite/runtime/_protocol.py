@@ -6,8 +6,11 @@ values are the CRI protobuf messages themselves, so every implementation speaks 
 the wire format. Errors are `runtime.errors.CRIError` subclasses (`NotFound`, `Unavailable`,
 ...), never gRPC's own.
 
-`VmRuntime` is a runtime that also runs Arktos' VM calls (reboot, snapshot, restore); it
-is `runtime_checkable`, so the agent asks `isinstance(rt, VmRuntime)` before using them.
+`VmRuntime` is a runtime that also runs Arktos' VM calls (reboot, snapshot, restore) and
+the power calls (pause, resume, suspend); it is `runtime_checkable`, so the agent asks
+`isinstance(rt, VmRuntime)` before using them. Container runtimes never get them.
+`update_container_resources` is the CRI's own; a VM runtime resizes the VM (the VM's
+`spec.virtualMachine` JSON travels in `annotations`, as at CreateContainer).
 A VM runtime reports each VM's facts on its containers' annotations under the `VM_*`
 keys below (besides the config's own annotations).
 """
@@ -15,7 +18,7 @@ keys below (besides the config's own annotations).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from arktos_lite.runtime.cri import api_pb2 as cri
@@ -28,6 +31,9 @@ VM_STATE = "vm.runtime.arktos.futurewei.com/state"
 VM_POWER_STATE = "vm.runtime.arktos.futurewei.com/power-state"
 # The reboots RebootVM did, in decimal.
 VM_RESTART_COUNT = "vm.runtime.arktos.futurewei.com/restart-count"
+# The VM's vCPUs and memory (bytes) now, in decimal: what a resize is measured against.
+VM_VCPUS = "vm.runtime.arktos.futurewei.com/vcpus"
+VM_MEMORY = "vm.runtime.arktos.futurewei.com/memory"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,6 +108,14 @@ class Runtime(Protocol):
 
     async def reopen_container_log(self, container_id: str) -> None: ...
 
+    async def update_container_resources(
+        self,
+        container_id: str,
+        resources: cri.LinuxContainerResources,
+        *,
+        annotations: Mapping[str, str] | None = None,
+    ) -> None: ...
+
     # Images
 
     async def pull_image(
@@ -129,3 +143,15 @@ class VmRuntime(Runtime, Protocol):
     async def restore_to_snapshot(
         self, vm_id: str, snapshot_id: str, *, flags: int = 0
     ) -> None: ...
+
+    async def pause_vm(self, vm_id: str) -> None:
+        """Freeze a running VM in memory; a paused VM stays paused."""
+        ...
+
+    async def resume_vm(self, vm_id: str) -> None:
+        """Run a paused or suspended VM again where it was; a running one keeps running."""
+        ...
+
+    async def suspend_vm(self, vm_id: str) -> None:
+        """Save a running or paused VM's memory to disk and stop it; idempotent."""
+        ...

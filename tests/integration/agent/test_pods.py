@@ -646,7 +646,7 @@ async def test_a_vm_pod_runs_one_container_carrying_the_vm_spec(
     vm = {
         "name": "vm1",
         "image": "cirros:0.5",
-        "keyPairName": "k1",
+        "publicKey": "ssh-ed25519 AAAA k1@example",
         "resources": {"limits": {"cpu": "1"}},
     }
     pod = pod_object(containers=[], virtualMachine=vm)

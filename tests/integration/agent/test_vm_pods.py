@@ -2,11 +2,14 @@
 
 Each test starts a pod informer, a `PodManager` for node `n1` (a `FakeRuntime` as the
 `container` runtime and another as the `vm` runtime) and an `ActionWorker`, with a fast
-PLEG so that a VM boots, shuts down or reboots in well under a second.
+PLEG so that a VM boots, shuts down or reboots in well under a second. The key pair `k1`
+the VMs name is a Secret in their namespace.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Any
 import pytest
 import trio
 
-from arktos_lite import client, machinery
+from arktos_lite import client, machinery, runtime
 from arktos_lite.agent._actions import ActionWorker
 from arktos_lite.agent._pods import PodManager
 from arktos_lite.agent._runtimes import NamedRuntime, RuntimeSet, WorkloadType
@@ -23,7 +26,7 @@ from arktos_lite.api import resources
 from arktos_lite.runtime._fake import FakeRuntime, command_behaviour
 from arktos_lite.runtime.cri import api_pb2 as cri
 
-from ..controllers.conftest import PODS, eventually, exists
+from ..controllers.conftest import EVENTS, PODS, SECRETS, eventually, exists
 
 Obj = dict[str, Any]
 NODE = "n1"
@@ -46,8 +49,19 @@ class Node:
     actions: ActionWorker
 
 
+PUBLIC_KEY = "ssh-ed25519 AAAAC3Nza k1@example"
+
+
+def key_pair(name: str, key: str = "publicKey", value: str = PUBLIC_KEY) -> Obj:
+    return {
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {key: base64.b64encode(value.encode()).decode()},
+    }
+
+
 @pytest.fixture
 async def node(api: client.Client, tmp_path: Path) -> AsyncIterator[Node]:
+    await api.create(SECRETS, key_pair("k1"), namespace="default")
     vms = FakeRuntime(images=["cirros:0.5"])
     containers = FakeRuntime(behaviour=command_behaviour, images=["present:1"])
     async with trio.open_nursery() as nursery:
@@ -209,21 +223,161 @@ async def test_a_crashed_vm_is_powered_on_again_with_back_off(node: Node) -> Non
     assert node.vms.container_ids == [vm_id]
 
 
-async def test_an_unsupported_power_spec_is_an_event(node: Node) -> None:
+async def event(api: client.Client, reason: str) -> Obj:
+    async def noted() -> Obj | None:
+        listed = await api.list(EVENTS, namespace="default")
+        return next((e for e in listed["items"] if e.get("reason") == reason), None)
+
+    found: Obj = await eventually(noted, 10)
+    return found
+
+
+def condition_of(pod: Obj | None, type_: str) -> Obj:
+    for entry in ((pod or {}).get("status") or {}).get("conditions") or ():
+        if entry.get("type") == type_:
+            return dict(entry)
+    return {}
+
+
+async def test_power_spec_paused_suspended_and_running_again(node: Node) -> None:
     api = node.api
     await running_vm(api)
+    [vm_id] = node.vms.container_ids
     await power(api, "Paused")
-    events = resources.Registry().get("", "v1", "events")
-    assert events is not None
+    pod = await eventually(vm_is(api, state="paused", powerState="paused", ready=False), 10)
+    assert pod["status"]["phase"] == "Running"
+    assert condition(pod, "VirtualMachineReady") == "False"
+    assert "paused" in condition_of(pod, "VirtualMachineReady")["message"]
+    assert (await event(api, "Paused"))["message"] == "Paused virtual machine vm1"
+    # Level-triggered: once paused, nothing more is asked.
+    calls = node.vms.calls["pause_vm"]
+    await trio.sleep(0.3)
+    assert node.vms.calls["pause_vm"] == calls == 1
+
+    await power(api, "Running")
+    await eventually(vm_is(api, state="active", powerState="running", ready=True), 10)
+    await power(api, "Suspended")
+    await eventually(vm_is(api, state="suspended", powerState="suspended", ready=False), 10)
+    # Suspended -> Paused: resumed, then paused.
+    await power(api, "Paused")
+    await eventually(vm_is(api, state="paused", powerState="paused"), 10)
+    # Paused -> Shutdown: thawed, then shut down.
+    await power(api, "Shutdown")
+    await eventually(vm_is(api, state="stopped", powerState="shutdown"), 10)
+    # Shutdown -> Suspended: powered on, then suspended.
+    await power(api, "Suspended")
+    await eventually(vm_is(api, state="suspended", powerState="suspended"), 10)
+    await power(api, "Running")
+    await eventually(vm_is(api, state="active", powerState="running", ready=True), 10)
+    assert node.vms.container_ids == [vm_id]
+    assert node.containers.calls["pause_vm"] == node.containers.calls["suspend_vm"] == 0
+
+
+class NoPowerCalls(FakeRuntime):
+    """A VM runtime that predates the power calls."""
+
+    async def pause_vm(self, vm_id: str) -> None:
+        raise runtime.Unimplemented("unknown method PauseVM")
+
+
+async def test_a_runtime_without_power_calls_gets_an_event(node: Node) -> None:
+    api = node.api
+    node.vms.__class__ = NoPowerCalls
+    await running_vm(api)
+    await power(api, "Paused")
+    found = await event(api, "UnsupportedPowerSpec")
+    assert found["message"] == (
+        "powerSpec Paused is not supported by this runtime: unknown method PauseVM"
+    )
+    await trio.sleep(0.2)
+    assert vm_status(await get_pod(api))["state"] == "active"
+
+
+async def test_a_vm_is_resized_when_its_resources_change(node: Node) -> None:
+    api = node.api
+    await running_vm(api, resources={"limits": {"cpu": "1", "memory": "512Mi"}})
+    [vm_id] = node.vms.container_ids
+    body = {"spec": {"virtualMachine": {"resources": {"limits": {"cpu": "2", "memory": "1Gi"}}}}}
+    await api.patch(PODS, "vm", body, namespace="default")
+    await event(api, "Resized")
+    listed = (await node.vms.list_containers())[0].annotations
+    assert (listed[runtime.VM_VCPUS], listed[runtime.VM_MEMORY]) == ("2", str(1024**3))
+    assert node.vms.calls["update_container_resources"] == 1
+
+    # Beyond what the runtime allows: an event and a message; the VM runs on as it was.
+    node.vms.vm_max_vcpus = 4
+    body = {"spec": {"virtualMachine": {"resources": {"limits": {"cpu": "16"}}}}}
+    await api.patch(PODS, "vm", body, namespace="default")
+    failed = await event(api, "ResizeFailed")
+    assert "cannot grow to 16 vCPUs" in failed["message"]
 
     async def noted() -> Obj | None:
-        assert events is not None
-        listed = await api.list(events, namespace="default")
-        return next((e for e in listed["items"] if e.get("reason") == "UnsupportedPowerSpec"), None)
+        pod = await get_pod(api)
+        found = condition_of(pod, "VirtualMachineReady")
+        return pod if found.get("reason") == "ResizeFailed" else None
 
-    event = await eventually(noted, 10)
-    assert event["message"] == "powerSpec Paused is not supported by this runtime"
-    assert vm_status(await get_pod(api))["state"] == "active"
+    pod = await eventually(noted, 10)
+    ready = condition_of(pod, "VirtualMachineReady")
+    assert ready["status"] == "True"
+    assert "cannot grow to 16 vCPUs" in ready["message"]
+    assert "cannot grow to 16 vCPUs" in vm_status(pod)["message"]
+    assert pod["status"]["phase"] == "Running"
+    # Asked once for that size, not on every sync.
+    await trio.sleep(0.3)
+    assert node.vms.calls["update_container_resources"] == 2
+    listed = (await node.vms.list_containers())[0].annotations
+    assert listed[runtime.VM_VCPUS] == "2"
+    assert node.vms.container_ids == [vm_id]
+
+
+async def test_a_suspended_vm_is_resized_once_it_runs_again(node: Node) -> None:
+    api = node.api
+    await running_vm(api)
+    await power(api, "Suspended")
+    await eventually(vm_is(api, state="suspended"), 10)
+    body = {"spec": {"virtualMachine": {"resources": {"limits": {"cpu": "2"}}}}}
+    await api.patch(PODS, "vm", body, namespace="default")
+    await trio.sleep(0.3)
+    assert node.vms.calls["update_container_resources"] == 0
+    await power(api, "Running")
+    await event(api, "Resized")
+    listed = (await node.vms.list_containers())[0].annotations
+    assert listed[runtime.VM_VCPUS] == "2"
+
+
+async def test_a_key_pair_is_read_from_its_secret(node: Node) -> None:
+    await running_vm(node.api)
+    [vm_id] = node.vms.container_ids
+    config = node.vms._containers[vm_id].config
+    vm = json.loads(config.annotations["arktos.futurewei.com/virtual-machine"])
+    assert (vm["keyPairName"], vm["publicKey"]) == ("k1", PUBLIC_KEY)
+
+
+async def test_a_vm_waits_for_its_key_pair(node: Node) -> None:
+    api = node.api
+    await api.create(PODS, vm_pod("late", keyPairName="k2"), namespace="default")
+
+    async def waiting() -> Obj | None:
+        pod = await get_pod(api, "late")
+        found = condition_of(pod, "VirtualMachineReady")
+        return pod if found.get("reason") == "CreateContainerConfigError" else None
+
+    pod = await eventually(waiting, 10)
+    message = condition_of(pod, "VirtualMachineReady")["message"]
+    assert 'key pair "k2" not found: no secret "k2" in namespace default' in message
+    assert vm_status(pod)["state"] == "building"
+    assert node.vms.container_ids == []
+    failed = await event(api, "Failed")
+    assert 'key pair "k2" not found' in failed["message"]
+    # An ssh-auth Secret, as kubectl creates them, once it appears.
+    value = "ssh-rsa AAAAB3 k2@example"
+    await api.create(SECRETS, key_pair("k2", "ssh-publickey", value), namespace="default")
+    await eventually(vm_is(api, "late", state="active", ready=True), 15)
+    [vm_id] = node.vms.container_ids
+    vm = json.loads(
+        node.vms._containers[vm_id].config.annotations["arktos.futurewei.com/virtual-machine"]
+    )
+    assert vm["publicKey"] == value
 
 
 async def test_reboot_action(node: Node) -> None:

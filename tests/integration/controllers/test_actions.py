@@ -108,6 +108,8 @@ async def test_an_action_for_a_missing_pod_completes_with_an_error(
     await start(api, informers, controllers)
     await make_action(api, "orphan", pod="ghost", pod_id="0000")
     failed = await eventually(lambda: _failed(api, "orphan"))
+    # Retention counts from when it failed.
+    assert actions.parse_time(failed["status"].pop("completionTime")) is not None
     assert failed["status"] == {
         "complete": True,
         "error": "pod ghost no longer exists",

@@ -8,6 +8,7 @@ and undefined, overlays and seeds made and deleted, errors mapped to CRI codes.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ import pytest
 import trio
 
 from arktos_lite import runtime
-from arktos_lite.runtime import RuntimeClient
+from arktos_lite.runtime import VM_MEMORY, VM_VCPUS, RuntimeClient
 from arktos_lite.runtime.cri import api_pb2 as cri
 from arktos_lite.runtime.vm import (
     VIRTUAL_MACHINE,
@@ -102,31 +103,29 @@ class Env:
         return cid
 
 
-@pytest.fixture
-async def env(nursery: trio.Nursery, tmp_path: Path, short_dir: Path) -> AsyncIterator[Env]:
+@contextlib.asynccontextmanager
+async def serving(config: VmRuntimeConfig) -> AsyncIterator[Env]:
+    """A VM runtime over `config`, serving CRI, and a client of it."""
     require_libvirt()
-    config = VmRuntimeConfig(tmp_path / "vm", short_dir / "vm.sock", uri=TEST_URI)
     vm_runtime = VmRuntime(config)
-    scope = trio.CancelScope()
-    done = trio.Event()
-
-    async def run(*, task_status: trio.TaskStatus[Path]) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(vm_runtime.run)
+        client = RuntimeClient(vm_runtime.endpoint)
         try:
-            with scope:
-                await vm_runtime.run(task_status=task_status)
+            yield Env(config, vm_runtime, client)
         finally:
-            done.set()
+            for c in await client.list_containers():
+                await client.remove_container(c.id)
+            await client.aclose()
+            nursery.cancel_scope.cancel()
 
-    await nursery.start(run)
-    client = RuntimeClient(vm_runtime.endpoint)
-    try:
-        yield Env(config, vm_runtime, client)
-    finally:
-        for c in await client.list_containers():
-            await client.remove_container(c.id)
-        await client.aclose()
-        scope.cancel()
-        await done.wait()
+
+@pytest.fixture
+async def env(tmp_path: Path, short_dir: Path) -> AsyncIterator[Env]:
+    async with serving(
+        VmRuntimeConfig(tmp_path / "vm", short_dir / "vm.sock", uri=TEST_URI)
+    ) as env:
+        yield env
 
 
 def _image(env: Env, name: str = "cirros") -> str:
@@ -188,8 +187,14 @@ async def test_vm_lifecycle(env: Env) -> None:
     manager = env.runtime.manager
     rec = manager._vms[cid]
     xml = (env.config.root_dir / "vms" / cid / "domain.xml").read_text()
-    assert "<vcpu>2</vcpu>" in xml
-    assert f"<memory unit='KiB'>{256 * 1024}</memory>" in xml
+    assert "<vcpu current='2'>" in xml
+    assert f"<currentMemory unit='KiB'>{256 * 1024}</currentMemory>" in xml
+    # Room to grow (UpdateContainerResources): twice the memory.
+    assert f"<memory unit='KiB'>{512 * 1024}</memory>" in xml
+    assert (status.annotations[VM_VCPUS], status.annotations[VM_MEMORY]) == (
+        "2",
+        str(256 * 1024 * 1024),
+    )
     if manager.overlays:
         assert await trio.Path(rec.overlay).exists()
         assert rec.overlay in xml
@@ -377,6 +382,175 @@ def read_seed(path: Path) -> dict[str, bytes]:
         return out
     finally:
         iso.close()
+
+
+async def _facts(env: Env, cid: str) -> tuple[int, str, str]:
+    status = await env.client.container_status(cid)
+    [listed] = await env.client.list_containers(cri.ContainerFilter(id=cid))
+    assert listed.annotations[VM_STATE] == status.annotations[VM_STATE]
+    return status.state, status.annotations[VM_STATE], status.annotations[VM_POWER_STATE]
+
+
+async def test_pause_resume_and_suspend(env: Env) -> None:
+    image = _image(env)
+    cid = await env.vm(await env.sandbox(), _vm(image))
+    manager = env.runtime.manager
+    dom = manager.conn.lookup(manager._vms[cid].domain)
+    assert dom is not None
+    started = (await env.client.container_status(cid)).started_at
+
+    for _ in range(2):  # idempotent
+        await env.client.pause_vm(cid)
+        assert await _facts(env, cid) == (cri.CONTAINER_RUNNING, "paused", "paused")
+    for _ in range(2):
+        await env.client.resume_vm(cid)
+        assert await _facts(env, cid) == (cri.CONTAINER_RUNNING, "active", "running")
+
+    # Suspended: the memory is in libvirt's managed save file and the domain is off, but
+    # to the CRI the VM still runs (it resumes where it was, not from a boot).
+    for _ in range(2):
+        await env.client.suspend_vm(cid)
+        assert await _facts(env, cid) == (cri.CONTAINER_RUNNING, "suspended", "suspended")
+    assert dom.has_managed_save()
+    with pytest.raises(runtime.FailedPrecondition, match="it is suspended, not running"):
+        await env.client.pause_vm(cid)
+    await env.client.resume_vm(cid)
+    assert await _facts(env, cid) == (cri.CONTAINER_RUNNING, "active", "running")
+    assert not dom.has_managed_save()
+    assert (await env.client.container_status(cid)).started_at == started
+
+    # A paused VM suspends too, and StartContainer also restores a suspended one.
+    await env.client.pause_vm(cid)
+    await env.client.suspend_vm(cid)
+    assert await _facts(env, cid) == (cri.CONTAINER_RUNNING, "suspended", "suspended")
+    await env.client.start_container(cid)
+    assert await _facts(env, cid) == (cri.CONTAINER_RUNNING, "active", "running")
+
+    # Stopping a suspended VM drops its saved memory: it is off, cleanly.
+    await env.client.suspend_vm(cid)
+    await env.client.stop_container(cid, timeout=5)
+    status = await env.client.container_status(cid)
+    assert (status.state, status.exit_code, status.reason) == (cri.CONTAINER_EXITED, 0, "Shutdown")
+    assert status.annotations[VM_STATE] == "stopped"
+    assert not dom.has_managed_save()
+    with pytest.raises(runtime.FailedPrecondition, match="not paused or suspended"):
+        await env.client.resume_vm(cid)
+    with pytest.raises(runtime.FailedPrecondition, match="not running"):
+        await env.client.pause_vm(cid)
+    with pytest.raises(runtime.FailedPrecondition, match="not running"):
+        await env.client.suspend_vm(cid)
+    with pytest.raises(runtime.NotFound):
+        await env.client.pause_vm("nosuchvm")
+
+    # A suspended VM is removed with its managed save.
+    await env.client.start_container(cid)
+    await env.client.suspend_vm(cid)
+    await env.client.remove_container(cid)
+    assert manager.conn.lookup(f"arktos-{cid[:16]}") is None
+
+
+def _resize(vm: dict[str, Any], **limits: str) -> dict[str, str]:
+    return {VIRTUAL_MACHINE: json.dumps({**vm, "resources": {"limits": limits}})}
+
+
+async def test_resize_within_the_maxima(tmp_path: Path, short_dir: Path) -> None:
+    config = VmRuntimeConfig(tmp_path / "vm", short_dir / "vm.sock", uri=TEST_URI, max_vcpus=4)
+    async with serving(config) as env:
+        image = _image(env)
+        vm = _vm(image)  # 2 vCPUs, 256Mi: at most 4 vCPUs and 512Mi
+        cid = await env.vm(await env.sandbox(), vm)
+
+        async def size() -> tuple[str, str]:
+            status = await env.client.container_status(cid)
+            return status.annotations[VM_VCPUS], status.annotations[VM_MEMORY]
+
+        none = cri.LinuxContainerResources()
+        await env.client.update_container_resources(
+            cid, none, annotations=_resize(vm, cpu="3", memory="384Mi")
+        )
+        assert await size() == ("3", str(384 * 1024 * 1024))
+        # The domain's config keeps the new size: it survives a power cycle.
+        await env.client.stop_container(cid, timeout=1)
+        await env.client.start_container(cid)
+        assert await size() == ("3", str(384 * 1024 * 1024))
+
+        # Beyond the maxima: refused, with the reason, and the VM keeps its size.
+        with pytest.raises(runtime.FailedPrecondition, match=r"8 vCPUs \(at most 4\)"):
+            await env.client.update_container_resources(cid, none, annotations=_resize(vm, cpu="8"))
+        with pytest.raises(runtime.FailedPrecondition, match="recreate the pod"):
+            await env.client.update_container_resources(
+                cid, none, annotations=_resize(vm, cpu="2", memory="1Gi")
+            )
+        assert await size() == ("3", str(384 * 1024 * 1024))
+        with pytest.raises(runtime.InvalidArgument, match="not JSON"):
+            await env.client.update_container_resources(
+                cid, none, annotations={VIRTUAL_MACHINE: "{"}
+            )
+
+        # The plain CRI form (CPU quota/period and a memory limit) works too.
+        await env.client.update_container_resources(
+            cid,
+            cri.LinuxContainerResources(
+                cpu_period=100_000, cpu_quota=150_000, memory_limit_in_bytes=300 * 1024 * 1024
+            ),
+        )
+        assert await size() == ("2", str(300 * 1024 * 1024))
+
+        # A VM that is off is resized in its config; a suspended one is not resized.
+        await env.client.stop_container(cid, timeout=1)
+        await env.client.update_container_resources(cid, none, annotations=_resize(vm, cpu="1"))
+        assert (await size())[0] == "1"
+        await env.client.start_container(cid)
+        assert (await size())[0] == "1"
+        await env.client.suspend_vm(cid)
+        with pytest.raises(runtime.FailedPrecondition, match="suspended: resume it first"):
+            await env.client.update_container_resources(cid, none, annotations=_resize(vm, cpu="2"))
+
+
+async def test_guests_attach_to_the_bridge_when_it_exists(tmp_path: Path, short_dir: Path) -> None:
+    sysfs = tmp_path / "sys-class-net"
+    (sysfs / "br-test" / "bridge").mkdir(parents=True)
+    (sysfs / "eth0").mkdir()
+    for bridge, ready, reason in (
+        ("br-test", True, "Bridge"),
+        ("eth0", False, "BridgeNotFound"),  # an interface, but not a bridge
+        ("br-none", False, "BridgeNotFound"),
+    ):
+        config = VmRuntimeConfig(
+            tmp_path / bridge,
+            short_dir / f"{bridge}.sock",
+            uri=TEST_URI,
+            bridge=bridge,
+            net_sysfs=sysfs,
+        )
+        async with serving(config) as env:
+            status = await env.client.status()
+            network = {c.type: c for c in status.status.conditions}["NetworkReady"]
+            assert (network.status, network.reason) == (ready, reason), bridge
+            cid = await env.vm(await env.sandbox(), _vm(_image(env)))
+            found = await env.client.container_status(cid)
+            xml = (config.root_dir / "vms" / cid / "domain.xml").read_text()
+            # Never a failed VM: without its bridge it runs without a NIC, and says so.
+            assert found.state == cri.CONTAINER_RUNNING
+            if ready:
+                assert "<interface type='bridge'><source bridge=\"br-test\"/>" in xml
+                assert "<model type='virtio'/>" in xml
+                assert "no network device" not in found.message
+            else:
+                assert "<interface" not in xml
+                assert (
+                    f"no network device: bridge {bridge} does not exist on this node"
+                    in found.message
+                )
+
+
+async def test_a_key_pair_without_a_key_is_noted(env: Env) -> None:
+    # A direct CRI caller that names a key pair but sends no key: the VM runs, and says so.
+    vm = {k: v for k, v in _vm(_image(env), keyPairName="k1").items() if k != "publicKey"}
+    cid = await env.vm(await env.sandbox(), vm)
+    status = await env.client.container_status(cid)
+    assert status.state == cri.CONTAINER_RUNNING
+    assert "key pair 'k1' is not resolved (no key store)" in status.message
 
 
 async def test_restarted_runtime_finds_its_vms(tmp_path: Path, short_dir: Path) -> None:

@@ -3,6 +3,7 @@ completes an action, with a clear error when it cannot be done."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -216,3 +217,46 @@ async def test_complete_and_foreign_actions_are_skipped(api: client.Client) -> N
         run._on_action(foreign)
         assert run._taken == set()
         run._nursery = None
+
+
+class RecordingAPI:
+    """Takes status writes and remembers them; enough of a `client.Client` for `_write`."""
+
+    def __init__(self) -> None:
+        self.written: list[Obj] = []
+
+    async def patch(self, resource: Any, name: str, body: Obj, **where: Any) -> Obj:
+        await trio.lowlevel.checkpoint()
+        assert where["subresource"] == "status"
+        self.written.append({"name": name, **body})
+        return body
+
+
+async def test_the_written_status_says_when_the_action_completed(api: client.Client) -> None:
+    found, _container_id = await located(FakeRuntime())
+    recording = RecordingAPI()
+    moment = datetime.datetime(2026, 3, 4, 5, 6, 7, 890000, tzinfo=datetime.UTC)
+    run = actions.ActionWorker(
+        api,
+        node_name="n1",
+        locator=StubLocator(found),
+        recorder=machinery.EventRecorder(api, component="tests"),
+        wall_clock=lambda: moment,
+    )
+    run._api = recording  # type: ignore[assignment]
+    ok = action(rebootAction={"delayInSeconds": 0})
+    bad = action(snapshotAction={})
+    bad["metadata"] = {**bad["metadata"], "name": "a2", "uid": "a-2"}
+    async with trio.open_nursery() as nursery:
+        run._nursery = nursery
+        run._on_action(ok)
+        run._on_action(bad)
+    run._nursery = None
+    written = {w["name"]: w["status"] for w in recording.written}
+    assert written["a1"]["complete"] is True
+    assert written["a1"]["error"] == ""
+    assert written["a1"]["completionTime"] == "2026-03-04T05:06:07Z"
+    # A failed action is complete too, and stamped alike.
+    assert written["a2"]["complete"] is True
+    assert written["a2"]["error"] == "a snapshot action needs snapshotAction.snapshotName"
+    assert written["a2"]["completionTime"] == "2026-03-04T05:06:07Z"

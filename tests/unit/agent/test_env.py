@@ -362,3 +362,44 @@ def test_expand_replaces_each_reference(
 def test_escaped_text_expands_to_itself(text: str) -> None:
     # `$$` escapes: doubling every `$` makes any text come out unchanged.
     assert env.expand([text.replace("$", "$$")], {"a": "X", "b": "Y"}) == [text]
+
+
+def vm_pod(**vm: Any) -> dict[str, Any]:
+    return {**POD, "spec": {"virtualMachine": {"name": "vm", "image": "cirros", **vm}}}
+
+
+async def test_a_key_pair_is_the_public_key_in_its_secret() -> None:
+    reader = FakeReader(
+        {
+            **secret("k1", {"publicKey": "ssh-ed25519 AAAA one\n"}),
+            **secret("k2", {"ssh-publickey": "ssh-rsa BBBB two"}),
+        }
+    )
+    assert await env.vm_public_key(pod=vm_pod(keyPairName="k1"), reader=reader) == (
+        "ssh-ed25519 AAAA one"
+    )
+    assert await env.vm_public_key(pod=vm_pod(keyPairName="k2"), reader=reader) == (
+        "ssh-rsa BBBB two"
+    )
+    # The pod's own publicKey wins, and a VM without a key pair reads nothing.
+    own = vm_pod(keyPairName="k1", publicKey="ssh-ed25519 OWN")
+    assert await env.vm_public_key(pod=own, reader=reader) is None
+    assert await env.vm_public_key(pod=vm_pod(publicKey="x"), reader=reader) is None
+    assert reader.reads == [("secrets", "t1", "ns", "k1"), ("secrets", "t1", "ns", "k2")]
+
+
+async def test_a_missing_key_pair_is_a_config_error() -> None:
+    reader = FakeReader(
+        {
+            **secret("k1", {"publicKey": "x"}, tenant="other"),
+            **secret("empty", {"id_rsa": "private"}),
+        }
+    )
+    with pytest.raises(env.ContainerConfigError) as missing:
+        await env.vm_public_key(pod=vm_pod(keyPairName="k1"), reader=reader)
+    assert str(missing.value) == 'key pair "k1" not found: no secret "k1" in namespace ns'
+    with pytest.raises(env.ContainerConfigError) as no_key:
+        await env.vm_public_key(pod=vm_pod(keyPairName="empty"), reader=reader)
+    assert str(no_key.value) == (
+        'key pair "empty": secret "empty" in namespace ns has no publicKey or ssh-publickey key'
+    )

@@ -366,3 +366,65 @@ def test_a_finished_pod_keeps_statuses_the_runtime_forgot() -> None:
     assert again["phase"] == "Succeeded"
     assert again["containerStatuses"] == first["containerStatuses"]
     assert again["podIP"] == first["podIP"]
+
+
+def vm_condition(vm: status.VmView) -> Obj:
+    subject = pod(("vm",))
+    found = status.pod_status(
+        subject,
+        PodView(
+            runtime_name="vms",
+            host_ip="192.0.2.1",
+            sandbox_ready=True,
+            containers={"vm": ContainerView(current=running(), ready=True, started=True)},
+            vm=vm,
+        ),
+        now=NOW,
+    )
+    [condition] = [c for c in found["conditions"] if c["type"] == "VirtualMachineReady"]
+    return {**condition, "vmStatus": found["virtualMachineStatus"]}
+
+
+def test_the_vm_condition_carries_the_vms_state_and_problem() -> None:
+    ready = vm_condition(
+        status.VmView(name="vm", image="cirros", state="active", power_state="running")
+    )
+    assert ready["status"] == "True"
+    assert "message" not in ready
+    assert "message" not in ready["vmStatus"]
+
+    paused = vm_condition(status.VmView(name="vm", image="i", state="paused", power_state="paused"))
+    assert (paused["status"], paused["reason"]) == ("False", "VirtualMachineNotReady")
+    assert paused["message"] == "virtual machine is paused, power state paused"
+    assert paused["vmStatus"]["ready"] is False
+
+    waiting = vm_condition(
+        status.VmView(
+            name="vm",
+            image="i",
+            reason="CreateContainerConfigError",
+            message='key pair "k" not found',
+        )
+    )
+    assert (waiting["status"], waiting["reason"]) == ("False", "CreateContainerConfigError")
+    assert waiting["message"] == (
+        'virtual machine is building, power state nostate: key pair "k" not found'
+    )
+
+    # A running VM with something to say: still ready, and it says it.
+    refused = vm_condition(
+        status.VmView(
+            name="vm",
+            image="i",
+            state="active",
+            power_state="running",
+            reason="ResizeFailed",
+            message="cannot grow",
+        )
+    )
+    assert (refused["status"], refused["reason"], refused["message"]) == (
+        "True",
+        "ResizeFailed",
+        "cannot grow",
+    )
+    assert refused["vmStatus"]["message"] == "cannot grow"

@@ -1956,6 +1956,12 @@ UPDATES = [
     ),
     update("binding-sets-node-name", "Pod", _bind),
     update("vm-may-change", "VmPod", lambda o: vm(o).update(powerSpec="Shutdown")),
+    update(
+        "vm-may-resize",
+        "VmPod",
+        lambda o: vm(o).update(resources={"requests": {"cpu": "2", "memory": "1Gi"}}),
+    ),
+    update("vm-image-is-fixed", "VmPod", lambda o: vm(o).update(image="other"), "spec", FORBIDDEN),
     update("nics-may-be-added", "VmPod", lambda o: o["spec"]["nics"].append({"name": "eth2"})),
     update(
         "container-port",
@@ -1971,7 +1977,8 @@ UPDATES = [
         lambda o: o["spec"].update(nodeName="node-2"),
         "spec",
         FORBIDDEN,
-        '`spec.virtualMachine`,`spec.nics`\n- spec.nodeName: "node-1"\n+ spec.nodeName: "node-2"',
+        '`spec.virtualMachine.resources`,`spec.nics`\n- spec.nodeName: "node-1"\n'
+        '+ spec.nodeName: "node-2"',
     ),
     update(
         "add-container",

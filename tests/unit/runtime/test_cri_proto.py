@@ -48,6 +48,9 @@ def test_the_calls_the_agent_makes_exist() -> None:
         "RebootVM",
         "CreateSnapshot",
         "RestoreToSnapshot",
+        "PauseVM",
+        "ResumeVM",
+        "SuspendVM",
     } <= runtime_calls
     assert image_calls == {"ListImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo"}
     assert hasattr(api_pb2_grpc, "add_RuntimeServiceServicer_to_server")
@@ -118,6 +121,10 @@ UPSTREAM_NUMBERS = [
     ("RebootVMRequest", "rebootSpec", 2),
     ("CreateSnapshotRequest", "snapshotID", 2),
     ("RestoreToSnapshotRequest", "flags", 3),
+    # arktos-lite's own power calls.
+    ("PauseVMRequest", "vm_id", 1),
+    ("ResumeVMRequest", "vm_id", 1),
+    ("SuspendVMRequest", "vm_id", 1),
 ]
 
 

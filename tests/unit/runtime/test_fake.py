@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from arktos_lite.runtime._fake import (
     FakeRuntime,
     command_behaviour,
 )
-from arktos_lite.runtime._protocol import ExecResult, Runtime
+from arktos_lite.runtime._protocol import VM_MEMORY, VM_VCPUS, ExecResult, Runtime
 from arktos_lite.runtime.cri import api_pb2 as cri
 
 
@@ -258,6 +259,56 @@ async def test_a_vm_reports_its_state_and_powers_off_and_on() -> None:
     assert listed.state == cri.CONTAINER_RUNNING
     assert vm_facts(listed) == ("active", "running", "0")
     assert (await fake.container_status(vm)).finished_at == 0
+
+
+async def test_a_vm_pauses_suspends_and_resumes() -> None:
+    fake = FakeRuntime()
+    vm = await run_vm(fake)
+    before = await fake.container_status(vm)
+    await fake.pause_vm(vm)
+    await fake.pause_vm(vm)
+    status = await fake.container_status(vm)
+    assert status.state == cri.CONTAINER_RUNNING
+    assert vm_facts(status)[:2] == ("paused", "paused")
+    assert vm_facts(before)[:2] == ("active", "running")  # earlier answers stay
+    await fake.suspend_vm(vm)
+    [listed] = await fake.list_containers()
+    assert vm_facts(listed)[:2] == ("suspended", "suspended")
+    with pytest.raises(errors.FailedPrecondition, match="suspended"):
+        await fake.pause_vm(vm)
+    await fake.resume_vm(vm)
+    assert vm_facts(await fake.container_status(vm))[:2] == ("active", "running")
+    # StartContainer restores a suspended VM; stopping one powers it off.
+    await fake.suspend_vm(vm)
+    await fake.start_container(vm)
+    assert vm_facts(await fake.container_status(vm))[:2] == ("active", "running")
+    await fake.pause_vm(vm)
+    await fake.stop_container(vm, timeout=1)
+    assert vm_facts(await fake.container_status(vm))[:2] == ("stopped", "shutdown")
+    with pytest.raises(errors.FailedPrecondition, match="not running"):
+        await fake.pause_vm(vm)
+
+
+async def test_a_vm_is_resized_up_to_the_fakes_maxima() -> None:
+    fake = FakeRuntime()
+    vm = await run_vm(fake)
+    facts = (await fake.container_status(vm)).annotations
+    assert (facts[VM_VCPUS], facts[VM_MEMORY]) == ("1", str(512 * 2**20))
+    spec = {"resources": {"limits": {"cpu": "3", "memory": "1Gi"}}}
+    await fake.update_container_resources(
+        vm,
+        cri.LinuxContainerResources(),
+        annotations={"arktos.futurewei.com/virtual-machine": json.dumps(spec)},
+    )
+    facts = (await fake.container_status(vm)).annotations
+    assert (facts[VM_VCPUS], facts[VM_MEMORY]) == ("3", str(2**30))
+    fake.vm_max_vcpus = 2
+    with pytest.raises(errors.FailedPrecondition, match="cannot grow to 3 vCPUs"):
+        await fake.update_container_resources(
+            vm,
+            cri.LinuxContainerResources(),
+            annotations={"arktos.futurewei.com/virtual-machine": json.dumps(spec)},
+        )
 
 
 async def test_a_crashed_vm() -> None:

@@ -25,9 +25,12 @@ def test_the_public_names() -> None:
         "Unavailable",
         "Unimplemented",
         "VM_ID",
+        "VM_MEMORY",
         "VM_POWER_STATE",
         "VM_RESTART_COUNT",
         "VM_STATE",
+        "VM_VCPUS",
+        "VmResources",
         "VmRuntime",
         "WORKLOAD_TYPES",
         "cri",
@@ -36,6 +39,7 @@ def test_the_public_names() -> None:
         "format_endpoints",
         "parse_endpoints",
         "stream",
+        "vm_resources",
     ]
     for name in runtime.__all__:
         assert hasattr(runtime, name), name
@@ -84,7 +88,14 @@ async def test_the_client_and_the_fake_are_vm_runtimes() -> None:
         for name, member in vars(runtime.VmRuntime).items()
         if inspect.iscoroutinefunction(member)
     )
-    assert vm_calls == ["create_snapshot", "reboot_vm", "restore_to_snapshot"]
+    assert vm_calls == [
+        "create_snapshot",
+        "pause_vm",
+        "reboot_vm",
+        "restore_to_snapshot",
+        "resume_vm",
+        "suspend_vm",
+    ]
     for name in vm_calls:
         ours = inspect.signature(getattr(runtime.RuntimeClient, name))
         theirs = inspect.signature(getattr(runtime.VmRuntime, name))

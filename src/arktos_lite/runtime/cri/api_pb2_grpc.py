@@ -169,6 +169,21 @@ class RuntimeServiceStub:
                 request_serializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.RestoreToSnapshotRequest.SerializeToString,
                 response_deserializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.RestoreToSnapshotResponse.FromString,
                 _registered_method=True)
+        self.PauseVM = channel.unary_unary(
+                '/runtime.v1.RuntimeService/PauseVM',
+                request_serializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.PauseVMRequest.SerializeToString,
+                response_deserializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.PauseVMResponse.FromString,
+                _registered_method=True)
+        self.ResumeVM = channel.unary_unary(
+                '/runtime.v1.RuntimeService/ResumeVM',
+                request_serializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.ResumeVMRequest.SerializeToString,
+                response_deserializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.ResumeVMResponse.FromString,
+                _registered_method=True)
+        self.SuspendVM = channel.unary_unary(
+                '/runtime.v1.RuntimeService/SuspendVM',
+                request_serializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.SuspendVMRequest.SerializeToString,
+                response_deserializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.SuspendVMResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServiceServicer:
@@ -343,6 +358,30 @@ class RuntimeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PauseVM(self, request, context):
+        """arktos-lite: VM power states besides running and off.
+        Freezes the guest's vCPUs in memory (libvirt's suspend); idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeVM(self, request, context):
+        """Runs a paused or suspended VM again, where it was (a suspended one restores its
+        saved memory); idempotent on a running VM.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuspendVM(self, request, context):
+        """Saves the guest's memory to the runtime's disk and stops the VM (libvirt's
+        managed save); idempotent. ResumeVM or StartContainer restore it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -480,6 +519,21 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     servicer.RestoreToSnapshot,
                     request_deserializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.RestoreToSnapshotRequest.FromString,
                     response_serializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.RestoreToSnapshotResponse.SerializeToString,
+            ),
+            'PauseVM': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseVM,
+                    request_deserializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.PauseVMRequest.FromString,
+                    response_serializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.PauseVMResponse.SerializeToString,
+            ),
+            'ResumeVM': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeVM,
+                    request_deserializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.ResumeVMRequest.FromString,
+                    response_serializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.ResumeVMResponse.SerializeToString,
+            ),
+            'SuspendVM': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendVM,
+                    request_deserializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.SuspendVMRequest.FromString,
+                    response_serializer=arktos__lite_dot_runtime_dot_cri_dot_api__pb2.SuspendVMResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1211,6 +1265,87 @@ class RuntimeService:
             '/runtime.v1.RuntimeService/RestoreToSnapshot',
             arktos__lite_dot_runtime_dot_cri_dot_api__pb2.RestoreToSnapshotRequest.SerializeToString,
             arktos__lite_dot_runtime_dot_cri_dot_api__pb2.RestoreToSnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseVM(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/PauseVM',
+            arktos__lite_dot_runtime_dot_cri_dot_api__pb2.PauseVMRequest.SerializeToString,
+            arktos__lite_dot_runtime_dot_cri_dot_api__pb2.PauseVMResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeVM(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/ResumeVM',
+            arktos__lite_dot_runtime_dot_cri_dot_api__pb2.ResumeVMRequest.SerializeToString,
+            arktos__lite_dot_runtime_dot_cri_dot_api__pb2.ResumeVMResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendVM(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/SuspendVM',
+            arktos__lite_dot_runtime_dot_cri_dot_api__pb2.SuspendVMRequest.SerializeToString,
+            arktos__lite_dot_runtime_dot_cri_dot_api__pb2.SuspendVMResponse.FromString,
             options,
             channel_credentials,
             insecure,

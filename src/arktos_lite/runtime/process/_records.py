@@ -1,60 +1,32 @@
-"""The persisted state of sandboxes and containers: JSON files under the runtime's root.
+"""The persisted state of containers: JSON files under the runtime's root.
 
-Each record is written atomically (a temporary file, then rename), so a runtime that
-starts over the same root directory reads either the previous or the new version of every
-record, never half of one. The CRI configs are stored as their protobuf bytes (base64),
-so nothing of what the agent sent is lost.
+Each record is written atomically (`runtime._sandboxes.write_json`: a temporary file,
+then rename), so a runtime that starts over the same root directory reads either the
+previous or the new version of every record, never half of one. The CRI configs are
+stored as their protobuf bytes (base64), so nothing of what the agent sent is lost.
+Sandboxes are `runtime._sandboxes`' records, shared with the VM runtime.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import enum
-import json
-import logging
-import os
-from pathlib import Path
 from typing import Any
 
+from arktos_lite.runtime._sandboxes import (
+    SandboxRecord as SandboxRecord,
+    read_json as read_json,
+    remove as remove,
+    write_json as write_json,
+)
 from arktos_lite.runtime.cri import api_pb2 as cri
-
-log = logging.getLogger(__name__)
 
 
 class State(enum.StrEnum):
     CREATED = "created"
     RUNNING = "running"
     EXITED = "exited"
-
-
-@dataclasses.dataclass(slots=True, kw_only=True)
-class SandboxRecord:
-    id: str
-    config: cri.PodSandboxConfig
-    created_at: int
-    ready: bool = True
-    runtime_handler: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "config": base64.b64encode(self.config.SerializeToString()).decode(),
-            "created_at": self.created_at,
-            "ready": self.ready,
-            "runtime_handler": self.runtime_handler,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SandboxRecord:
-        return cls(
-            id=data["id"],
-            config=cri.PodSandboxConfig.FromString(base64.b64decode(data["config"])),
-            created_at=int(data["created_at"]),
-            ready=bool(data["ready"]),
-            runtime_handler=str(data.get("runtime_handler", "")),
-        )
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -101,27 +73,3 @@ class ContainerRecord:
         data["state"] = State(data["state"])
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        log.warning("ignoring unreadable record %s: %s", path, e)
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()

@@ -39,10 +39,10 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from arktos_lite.runtime import _errors as errors
+from arktos_lite.runtime import _errors as errors, _sandboxes as sandboxes_
 from arktos_lite.runtime.cri import api_pb2 as cri
 from arktos_lite.runtime.process import _cgroups, _launch, _procfs, _runc, _store
 from arktos_lite.runtime.process._config import ProcessRuntimeConfig
@@ -50,7 +50,6 @@ from arktos_lite.runtime.process._images import NOTE, ImageStore, program_for
 from arktos_lite.runtime.process._logs import CriLogWriter, LogPump, rotated_paths
 from arktos_lite.runtime.process._records import (
     ContainerRecord,
-    SandboxRecord,
     State,
     read_json,
     remove,
@@ -160,12 +159,8 @@ def _now() -> int:
     return time.time_ns()
 
 
-def _new_id() -> str:
-    return uuid.uuid4().hex + uuid.uuid4().hex
-
-
-def _matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
+_new_id = sandboxes_.new_id
+_matches = sandboxes_.matches
 
 
 class _Monitor:
@@ -238,10 +233,9 @@ class Supervisor:
     def __init__(self, config: ProcessRuntimeConfig) -> None:
         self.config = config
         self.root = config.root_dir
-        self._sandbox_dir = self.root / "sandboxes"
+        self.sandboxes = sandboxes_.Sandboxes(self.root / "sandboxes")
         self._container_dir = self.root / "containers"
         self._lock = threading.RLock()
-        self._sandboxes: dict[str, SandboxRecord] = {}
         self._containers: dict[str, ContainerRecord] = {}
         self._monitors: dict[str, _Monitor] = {}
         self.isolation = IsolationSupport(False, None, "", "", "", "none (not started)")
@@ -253,7 +247,7 @@ class Supervisor:
 
     def start(self) -> None:
         """Detect isolation, load the records and adopt running containers (blocking)."""
-        self._sandbox_dir.mkdir(parents=True, exist_ok=True)
+        self.sandboxes.load()
         self._container_dir.mkdir(parents=True, exist_ok=True)
         self.isolation = detect_isolation(self.config)
         log.info("process runtime isolation: %s", self.isolation.description)
@@ -265,11 +259,6 @@ class Supervisor:
                 umount=shutil.which("umount") or "umount",
             )
         with self._lock:
-            for path in sorted(self._sandbox_dir.glob("*.json")):
-                data = read_json(path)
-                if data is not None:
-                    sb = SandboxRecord.from_json(data)
-                    self._sandboxes[sb.id] = sb
             for path in sorted(self._container_dir.glob("*/container.json")):
                 data = read_json(path)
                 if data is None:
@@ -281,7 +270,7 @@ class Supervisor:
             adopted = sum(1 for r in self._containers.values() if r.state is State.RUNNING)
         log.info(
             "process runtime found %d sandboxes, %d containers (%d running)",
-            len(self._sandboxes),
+            len(self.sandboxes),
             len(self._containers),
             adopted,
         )
@@ -299,19 +288,8 @@ class Supervisor:
     def _cdir(self, container_id: str) -> Path:
         return self._container_dir / container_id
 
-    def _save_sandbox(self, sb: SandboxRecord) -> None:
-        write_json(self._sandbox_dir / f"{sb.id}.json", sb.to_json())
-
     def _save_container(self, rec: ContainerRecord) -> None:
         write_json(self._cdir(rec.id) / "container.json", rec.to_json())
-
-    def _sandbox(self, sandbox_id: str) -> SandboxRecord:
-        if not sandbox_id:
-            raise errors.InvalidArgument("a pod sandbox id is required")
-        sb = self._sandboxes.get(sandbox_id)
-        if sb is None:
-            raise errors.NotFound(f"pod sandbox {sandbox_id!r} not found")
-        return sb
 
     def _container(self, container_id: str) -> ContainerRecord:
         if not container_id:
@@ -324,44 +302,15 @@ class Supervisor:
     # ------------------------------------------------------------------ sandboxes
 
     def run_pod_sandbox(self, config: cri.PodSandboxConfig, *, runtime_handler: str = "") -> str:
-        md = config.metadata
-        if not md.name or not md.uid:
-            raise errors.InvalidArgument("sandbox metadata needs a name and a uid")
-        with self._lock:
-            for sb in self._sandboxes.values():
-                o = sb.config.metadata
-                if (o.name, o.namespace, o.uid, o.attempt, o.tenant) == (
-                    md.name,
-                    md.namespace,
-                    md.uid,
-                    md.attempt,
-                    md.tenant,
-                ):
-                    raise errors.AlreadyExists(
-                        f"pod sandbox {md.namespace}/{md.name} attempt {md.attempt} exists "
-                        f"already as {sb.id}"
-                    )
-            sb = SandboxRecord(
-                id=_new_id(), config=config, created_at=_now(), runtime_handler=runtime_handler
-            )
-            if config.log_directory:
-                Path(config.log_directory).mkdir(parents=True, exist_ok=True)
-            self._save_sandbox(sb)
-            self._sandboxes[sb.id] = sb
-        log.debug("sandbox %s for %s/%s", sb.id, md.namespace, md.name)
-        return sb.id
+        return self.sandboxes.create(config, runtime_handler=runtime_handler).id
 
     def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        if self.sandboxes.find(sandbox_id) is None:
+            return  # idempotent: nothing left to reclaim
         with self._lock:
-            sb = self._sandboxes.get(sandbox_id)
-            if sb is None:
-                return  # idempotent: nothing left to reclaim
             ids = [c.id for c in self._containers.values() if c.sandbox_id == sandbox_id]
         self._kill_many(ids)
-        with self._lock:
-            if sb.ready:
-                sb.ready = False
-                self._save_sandbox(sb)
+        self.sandboxes.mark_stopped(sandbox_id)
 
     def remove_pod_sandbox(self, sandbox_id: str) -> None:
         self.stop_pod_sandbox(sandbox_id)
@@ -369,57 +318,25 @@ class Supervisor:
             ids = [c.id for c in self._containers.values() if c.sandbox_id == sandbox_id]
         for cid in ids:
             self.remove_container(cid)
-        with self._lock:
-            if self._sandboxes.pop(sandbox_id, None) is not None:
-                remove(self._sandbox_dir / f"{sandbox_id}.json")
+        self.sandboxes.forget(sandbox_id)
 
     def pod_sandbox_status(self, sandbox_id: str) -> cri.PodSandboxStatus:
-        with self._lock:
-            sb = self._sandbox(sandbox_id)
-            return cri.PodSandboxStatus(
-                id=sb.id,
-                metadata=sb.config.metadata,
-                state=cri.SANDBOX_READY if sb.ready else cri.SANDBOX_NOTREADY,
-                created_at=sb.created_at,
-                network=cri.PodSandboxNetworkStatus(ip=self.config.host_ip),
-                linux=cri.LinuxPodSandboxStatus(
-                    namespaces=cri.Namespace(
-                        options=cri.NamespaceOption(
-                            network=cri.NODE,
-                            pid=cri.CONTAINER,
-                            ipc=cri.CONTAINER if self.isolation.namespaces else cri.NODE,
-                        )
-                    )
-                ),
-                labels=sb.config.labels,
-                annotations=sb.config.annotations,
-                runtime_handler=sb.runtime_handler,
-            )
-
-    def list_pod_sandbox(self, filter: cri.PodSandboxFilter | None = None) -> list[cri.PodSandbox]:
-        out = []
-        with self._lock:
-            for sb in self._sandboxes.values():
-                state = cri.SANDBOX_READY if sb.ready else cri.SANDBOX_NOTREADY
-                if filter is not None:
-                    if filter.id and not sb.id.startswith(filter.id):
-                        continue
-                    if filter.HasField("state") and filter.state.state != state:
-                        continue
-                    if not _matches(sb.config.labels, filter.label_selector):
-                        continue
-                out.append(
-                    cri.PodSandbox(
-                        id=sb.id,
-                        metadata=sb.config.metadata,
-                        state=state,
-                        created_at=sb.created_at,
-                        labels=sb.config.labels,
-                        annotations=sb.config.annotations,
-                        runtime_handler=sb.runtime_handler,
+        return self.sandboxes.status(
+            sandbox_id,
+            network=cri.PodSandboxNetworkStatus(ip=self.config.host_ip),
+            linux=cri.LinuxPodSandboxStatus(
+                namespaces=cri.Namespace(
+                    options=cri.NamespaceOption(
+                        network=cri.NODE,
+                        pid=cri.CONTAINER,
+                        ipc=cri.CONTAINER if self.isolation.namespaces else cri.NODE,
                     )
                 )
-        return out
+            ),
+        )
+
+    def list_pod_sandbox(self, filter: cri.PodSandboxFilter | None = None) -> list[cri.PodSandbox]:
+        return self.sandboxes.list(filter)
 
     # ------------------------------------------------------------------ containers
 
@@ -455,7 +372,7 @@ class Supervisor:
                     f'executable {program!r} not found in $PATH "{env["PATH"]}"'
                 )
         with self._lock:
-            sb = self._sandbox(sandbox_id)
+            sb = self.sandboxes.get(sandbox_id)
             if not sb.ready:
                 raise errors.FailedPrecondition(f"pod sandbox {sandbox_id} is not ready")
             for other in self._containers.values():

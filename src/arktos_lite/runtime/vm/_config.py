@@ -41,7 +41,23 @@ class VmRuntimeConfig:
     # How often the serial console log is converted into the CRI log.
     log_interval: float = 0.25
     # A network bridge guests are attached to (virtio NIC); "" means no network device.
+    # A bridge that does not exist (no `<net_sysfs>/<bridge>/bridge`) when a VM is defined
+    # leaves that VM without a NIC, with a note on its status.
     bridge: str = ""
+    net_sysfs: Path = Path("/sys/class/net")
+    # How far a running VM can be resized (UpdateContainerResources): up to `max_vcpus`
+    # vCPUs (0: the node's CPU count) and `memory_growth` times the memory it was defined
+    # with, both at least what it was defined with.
+    max_vcpus: int = 0
+    memory_growth: float = 2.0
+
+    def bridge_missing(self) -> str | None:
+        """None when guests get a NIC on `bridge`, else why they get none."""
+        if not self.bridge:
+            return "no bridge configured"
+        if not (self.net_sysfs / self.bridge / "bridge").is_dir():
+            return f"bridge {self.bridge} does not exist on this node"
+        return None
 
     @property
     def libvirt_uri(self) -> str:

@@ -20,54 +20,20 @@ import binascii
 import dataclasses
 import io
 import json
-import math
-import re
-from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from collections.abc import Sequence
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from arktos_lite.runtime import _errors as errors
+from arktos_lite.runtime import _errors as errors, _vmresources
 
-DEFAULT_VCPUS = 1
-DEFAULT_MEMORY = 512 * 1024 * 1024
-MIN_MEMORY = 32 * 1024 * 1024
-_SUFFIXES: dict[str, Decimal] = {
-    k: Decimal(str(v))
-    for k, v in {
-        "": 1,
-        "k": 10**3,
-        "M": 10**6,
-        "G": 10**9,
-        "T": 10**12,
-        "P": 10**15,
-        "E": 10**18,
-        "Ki": 2**10,
-        "Mi": 2**20,
-        "Gi": 2**30,
-        "Ti": 2**40,
-        "Pi": 2**50,
-        "Ei": 2**60,
-        "m": "0.001",
-    }.items()
-}
-_QUANTITY = re.compile(r"^([+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)([a-zA-Z]*)$")
+DEFAULT_VCPUS = _vmresources.DEFAULT_VCPUS
+DEFAULT_MEMORY = _vmresources.DEFAULT_MEMORY
+MIN_MEMORY = _vmresources.MIN_MEMORY
+parse_quantity = _vmresources.parse_quantity
 POWER_SPECS = ("Running", "Paused", "Shutdown", "Suspended")
-
-
-def parse_quantity(value: object) -> Decimal:
-    """A Kubernetes resource quantity ("500m", "1Gi", 2) as a number; ValueError if not."""
-    text = str(value).strip()
-    match = _QUANTITY.match(text)
-    if match is None or match.group(2) not in _SUFFIXES:
-        raise ValueError(f"invalid quantity {value!r}")
-    try:
-        return Decimal(match.group(1)) * _SUFFIXES[match.group(2)]
-    except InvalidOperation as e:
-        raise ValueError(f"invalid quantity {value!r}") from e
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,7 +65,7 @@ class VmSpec:
         resources = vm.get("resources") or {}
         if not isinstance(resources, dict):
             raise errors.InvalidArgument("virtualMachine.resources must be an object")
-        vcpus, memory = _resources(resources)
+        sized = _vmresources.vm_resources(resources)
         user_data = b""
         if vm.get("userData"):
             try:
@@ -115,43 +81,14 @@ class VmSpec:
         return cls(
             name=str(vm.get("name") or default_name),
             image=image_ref,
-            vcpus=vcpus,
-            memory=memory,
+            vcpus=sized.vcpus,
+            memory=sized.memory,
             public_keys=(key,) if key else (),
             key_pair_name=str(vm.get("keyPairName") or ""),
             user_data=user_data,
             user_data_script=str(vm.get("cloudInitUserDataScript") or ""),
             power_spec=power,
         )
-
-
-def _resources(resources: Mapping[str, Any]) -> tuple[int, int]:
-    limits = resources.get("limits") or {}
-    requests = resources.get("requests") or {}
-    if not isinstance(limits, dict) or not isinstance(requests, dict):
-        raise errors.InvalidArgument("virtualMachine.resources limits/requests must be objects")
-
-    def pick(key: str) -> Decimal | None:
-        raw = limits.get(key, requests.get(key))
-        if raw is None:
-            return None
-        try:
-            value = parse_quantity(raw)
-        except ValueError as e:
-            raise errors.InvalidArgument(f"virtualMachine.resources {key}: {e}") from e
-        if value <= 0:
-            raise errors.InvalidArgument(f"virtualMachine.resources {key} must be positive")
-        return value
-
-    cpu = pick("cpu")
-    mem = pick("memory")
-    vcpus = max(1, math.ceil(cpu)) if cpu is not None else DEFAULT_VCPUS
-    memory = int(mem) if mem is not None else DEFAULT_MEMORY
-    if memory < MIN_MEMORY:
-        raise errors.InvalidArgument(
-            f"virtualMachine memory {memory} bytes is below the minimum of {MIN_MEMORY}"
-        )
-    return vcpus, memory
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -178,12 +115,19 @@ def domain_xml(
     vcpus: int,
     memory: int,
     disks: Sequence[DiskSpec],
+    max_vcpus: int = 0,
+    max_memory: int = 0,
     kernel: KernelBoot | None = None,
     serial_log: Path | None = None,
     bridge: str = "",
     description: str = "",
 ) -> str:
-    """The libvirt domain XML of one VM."""
+    """The libvirt domain XML of one VM.
+
+    `max_vcpus` and `max_memory` (bytes; 0: no more than `vcpus`, `memory`) are how far a
+    running VM can grow: vCPU hot-plug up to the first, the memory balloon up to the
+    second. A `bridge` gets the guest a virtio NIC on it.
+    """
     os_lines = ["<type arch='x86_64' machine='pc'>hvm</type>"]
     if kernel is not None:
         os_lines.append(f"<kernel>{escape(str(kernel.kernel))}</kernel>")
@@ -215,12 +159,16 @@ def domain_xml(
             f"<interface type='bridge'><source bridge={quoteattr(bridge)}/>"
             "<model type='virtio'/></interface>"
         )
+    devices.append("<memballoon model='virtio'/>")
     body = "\n    ".join(devices)
+    top_vcpus = max(vcpus, max_vcpus)
+    top_kib = max(1, max(memory, max_memory) // 1024)
     return f"""<domain type={quoteattr(domain_type)}>
   <name>{escape(name)}</name>
   <description>{escape(description)}</description>
-  <memory unit='KiB'>{max(1, memory // 1024)}</memory>
-  <vcpu>{vcpus}</vcpu>
+  <memory unit='KiB'>{top_kib}</memory>
+  <currentMemory unit='KiB'>{max(1, memory // 1024)}</currentMemory>
+  <vcpu current='{vcpus}'>{top_vcpus}</vcpu>
   <os>
     {chr(10).join("    " + line for line in os_lines).strip()}
   </os>

@@ -32,6 +32,14 @@ _T = TypeVar("_T")
 ERR_NO_DOMAIN = 42
 ERR_NO_DOMAIN_SNAPSHOT = 72
 ERR_OPERATION_INVALID = 55
+ERR_INVALID_ARG = 8
+# virDomainModificationImpact
+_AFFECT_LIVE = 1
+_AFFECT_CONFIG = 2
+# virDomainVcpuFlags
+_VCPU_MAXIMUM = 4
+# virDomainSaveRestoreFlags: the restored domain runs, even if it was saved paused.
+_SAVE_RUNNING = 2
 # virDomainUndefineFlagsValues
 _UNDEFINE_MANAGED_SAVE = 1
 _UNDEFINE_SNAPSHOTS_METADATA = 2
@@ -85,6 +93,11 @@ def available() -> str | None:
 
 @functools.cache
 def _module() -> Any:
+    # libvirt's own log would go to stderr, and the embedded QEMU driver writes benign
+    # notices there on every start (the "none" security driver, dmidecode without
+    # /dev/mem). Failures reach the caller as exceptions and the error handler's debug log,
+    # so its log is off unless LIBVIRT_LOG_OUTPUTS says otherwise.
+    os.environ.setdefault("LIBVIRT_LOG_OUTPUTS", "4:file:/dev/null")
     import libvirt  # type: ignore[import-untyped]
 
     return libvirt
@@ -189,6 +202,41 @@ class Domain:
     def resume(self) -> None:
         _call(self._dom.resume)
 
+    def managed_save(self) -> None:
+        """Save the memory to libvirt's managed save file and stop (`create` restores it)."""
+        _call(lambda: self._dom.managedSave(_SAVE_RUNNING))
+
+    def has_managed_save(self) -> bool:
+        return bool(_call(lambda: self._dom.hasManagedSaveImage(0)))
+
+    def remove_managed_save(self) -> None:
+        _call(lambda: self._dom.managedSaveRemove(0))
+
+    def sizes(self) -> tuple[int, int, int, int]:
+        """(vCPUs, maximum vCPUs, memory, maximum memory), memory in bytes: the running
+        domain's when it runs, else its configuration's."""
+
+        def read() -> tuple[int, int, int, int]:
+            _state, max_kib, kib, vcpus, _cpu_time = self._dom.info()
+            max_vcpus = self._dom.vcpusFlags(_VCPU_MAXIMUM | _AFFECT_CONFIG)
+            return int(vcpus), int(max_vcpus), int(kib) * 1024, int(max_kib) * 1024
+
+        return _call(read)
+
+    def set_vcpus(self, count: int, *, live: bool) -> None:
+        """Hot-plug (or unplug) vCPUs when `live`, and keep the count in the config."""
+        if live:
+            _call(lambda: self._dom.setVcpusFlags(count, _AFFECT_LIVE))
+        _call(lambda: self._dom.setVcpusFlags(count, _AFFECT_CONFIG))
+
+    def set_memory(self, size: int, *, live: bool) -> None:
+        """Balloon the memory to `size` bytes when `live`, and keep it in the config."""
+        kib = max(1, size // 1024)
+        # One flag at a time: some drivers (the test driver) refuse both at once.
+        if live:
+            _call(lambda: self._dom.setMemoryFlags(kib, _AFFECT_LIVE))
+        _call(lambda: self._dom.setMemoryFlags(kib, _AFFECT_CONFIG))
+
     def snapshot_names(self) -> list[str]:
         return [str(n) for n in _call(lambda: self._dom.snapshotListNames(0))]
 
@@ -209,8 +257,12 @@ class Domain:
         except LibvirtError as e:
             if e.code == ERR_NO_DOMAIN:
                 return
-            # Drivers without NVRAM support reject the flag: try with the essential one.
-            _call(lambda: self._dom.undefineFlags(_UNDEFINE_SNAPSHOTS_METADATA))
+            # Drivers without NVRAM support reject the flag: try with the essential ones.
+            _call(
+                lambda: self._dom.undefineFlags(
+                    _UNDEFINE_SNAPSHOTS_METADATA | _UNDEFINE_MANAGED_SAVE
+                )
+            )
 
 
 class Connection:

@@ -15,6 +15,15 @@ Guarantees:
 * VM facts are on the container's annotations (see `VM_*` keys); CRI states: CREATED until
   first started, RUNNING while the domain runs or is paused/suspended, EXITED when it is off
   (exit 0, reason "Shutdown" after a clean or requested power-off; 1, "Crashed" otherwise).
+* Power calls are idempotent: `pause_vm` freezes a running VM (libvirt suspend),
+  `suspend_vm` saves its memory to a managed save file and stops it (the VM stays
+  RUNNING to the CRI, state and power state "suspended"), `resume_vm` runs a paused or
+  suspended VM again where it was. `stop_container` on a suspended VM discards the saved
+  memory: the VM is then off.
+* A VM is defined able to grow: up to `max_vcpus` (the node's CPUs) vCPUs and
+  `memory_growth` times its memory. `update_resources` applies a new size live (vCPU
+  hot-plug, memory balloon) and in the domain's config, or refuses it with
+  FailedPrecondition saying why, leaving the VM as it was.
 """
 
 from __future__ import annotations
@@ -22,18 +31,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import shutil
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from arktos_lite.runtime import _errors as errors, _protocol
+from arktos_lite.runtime import _errors as errors, _protocol, _sandboxes as sandboxes_, _vmresources
 from arktos_lite.runtime.cri import api_pb2 as cri
 from arktos_lite.runtime.process._logs import CriLogWriter, LogPump, rotated_paths
-from arktos_lite.runtime.process._records import SandboxRecord, read_json, remove, write_json
 from arktos_lite.runtime.vm import _domain, _libvirt
 from arktos_lite.runtime.vm._config import VmRuntimeConfig
 from arktos_lite.runtime.vm._images import ImageKind, VmImage, VmImages
@@ -48,6 +56,8 @@ VM_ID = _protocol.VM_ID
 VM_STATE = _protocol.VM_STATE
 VM_POWER_STATE = _protocol.VM_POWER_STATE
 VM_RESTART_COUNT = _protocol.VM_RESTART_COUNT
+VM_VCPUS = _protocol.VM_VCPUS
+VM_MEMORY = _protocol.VM_MEMORY
 DOMAIN_PREFIX = "arktos-"
 _STATE_DISK_SIZE = "64M"
 _STOP_POLL = 0.05
@@ -55,10 +65,6 @@ _STOP_POLL = 0.05
 
 def _now() -> int:
     return time.time_ns()
-
-
-def _matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,10 +76,15 @@ class Observed:
     power_state: str
     exit_code: int = 0
     reason: str = ""
+    # (vCPUs, maximum vCPUs, memory, maximum memory) when libvirt told them.
+    sizes: tuple[int, int, int, int] | None = None
 
 
-def observe(rec: VmRecord, state: tuple[DomainState, int] | None) -> Observed:
-    """The CRI and Arktos view of a domain's libvirt state (None: the domain is gone)."""
+def observe(
+    rec: VmRecord, state: tuple[DomainState, int] | None, *, saved: bool = False
+) -> Observed:
+    """The CRI and Arktos view of a domain's libvirt state (None: the domain is gone);
+    `saved`: the domain has a managed save image (it is suspended while shut off)."""
     if state is None:
         return Observed(cri.CONTAINER_EXITED, "deleted", "nostate", 1, "DomainMissing")
     st, reason = state
@@ -86,6 +97,8 @@ def observe(rec: VmRecord, state: tuple[DomainState, int] | None) -> Observed:
     if st is DomainState.CRASHED:
         return Observed(cri.CONTAINER_EXITED, "error", "crashed", 1, "Crashed")
     if st is DomainState.SHUTOFF:
+        if saved:
+            return Observed(cri.CONTAINER_RUNNING, "suspended", "suspended")
         if not rec.started:
             return Observed(cri.CONTAINER_CREATED, "building", "nostate")
         clean = reason in (ShutoffReason.SHUTDOWN, ShutoffReason.SAVED) or (
@@ -105,11 +118,10 @@ class VmManager:
     def __init__(self, config: VmRuntimeConfig) -> None:
         self.config = config
         self.root = config.root_dir
-        self._sandbox_dir = self.root / "sandboxes"
+        self.sandboxes = sandboxes_.Sandboxes(self.root / "sandboxes")
         self._vm_dir = self.root / "vms"
         self.images = VmImages(self.root)
         self._lock = threading.Lock()
-        self._sandboxes: dict[str, SandboxRecord] = {}
         self._vms: dict[str, VmRecord] = {}
         self._vm_locks: dict[str, threading.Lock] = {}
         # Containers being defined (id -> sandbox, name, attempt): a second create of the
@@ -128,8 +140,8 @@ class VmManager:
 
     def start(self) -> None:
         """Open libvirt, load the records, start converting serial logs. Blocks."""
-        for d in (self._sandbox_dir, self._vm_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        self.sandboxes.load()
+        self._vm_dir.mkdir(parents=True, exist_ok=True)
         uri = self.config.libvirt_uri
         try:
             self._conn = _libvirt.Connection.open(uri)
@@ -141,13 +153,8 @@ class VmManager:
                     "useradd --system --no-create-home libvirt-qemu)"
                 )
             raise RuntimeError(f"cannot open libvirt {uri}: {e.message}{hint}") from e
-        for path in sorted(self._sandbox_dir.glob("*.json")):
-            data = read_json(path)
-            if data is not None:
-                sb = SandboxRecord.from_json(data)
-                self._sandboxes[sb.id] = sb
         for path in sorted(self._vm_dir.glob("*/vm.json")):
-            data = read_json(path)
+            data = sandboxes_.read_json(path)
             if data is None:
                 continue
             try:
@@ -164,7 +171,7 @@ class VmManager:
             "VM runtime on %s (%s driver): %d sandboxes, %d VMs",
             self.config.libvirt_uri,
             self.conn.driver,
-            len(self._sandboxes),
+            len(self.sandboxes),
             len(self._vms),
         )
 
@@ -234,19 +241,8 @@ class VmManager:
     def _cdir(self, container_id: str) -> Path:
         return self._vm_dir / container_id
 
-    def _save_sandbox(self, sb: SandboxRecord) -> None:
-        write_json(self._sandbox_dir / f"{sb.id}.json", sb.to_json())
-
     def _save(self, rec: VmRecord) -> None:
-        write_json(self._cdir(rec.id) / "vm.json", rec.to_json())
-
-    def _sandbox(self, sandbox_id: str) -> SandboxRecord:
-        if not sandbox_id:
-            raise errors.InvalidArgument("a pod sandbox id is required")
-        sb = self._sandboxes.get(sandbox_id)
-        if sb is None:
-            raise errors.NotFound(f"pod sandbox {sandbox_id!r} not found")
-        return sb
+        sandboxes_.write_json(self._cdir(rec.id) / "vm.json", rec.to_json())
 
     def _vm(self, container_id: str) -> tuple[VmRecord, threading.Lock]:
         if not container_id:
@@ -263,103 +259,34 @@ class VmManager:
             raise errors.NotFound(f"the domain {rec.domain} of VM {rec.id} is gone")
         return dom
 
-    def _state(self, rec: VmRecord) -> tuple[DomainState, int] | None:
-        dom = self.conn.lookup(rec.domain)
-        return None if dom is None else dom.state()
-
     # ------------------------------------------------------------------ sandboxes
 
     def run_pod_sandbox(self, config: cri.PodSandboxConfig, *, runtime_handler: str = "") -> str:
-        md = config.metadata
-        if not md.name or not md.uid:
-            raise errors.InvalidArgument("sandbox metadata needs a name and a uid")
-        with self._lock:
-            for sb in self._sandboxes.values():
-                o = sb.config.metadata
-                if (o.name, o.namespace, o.uid, o.attempt, o.tenant) == (
-                    md.name,
-                    md.namespace,
-                    md.uid,
-                    md.attempt,
-                    md.tenant,
-                ):
-                    raise errors.AlreadyExists(
-                        f"pod sandbox {md.namespace}/{md.name} attempt {md.attempt} exists "
-                        f"already as {sb.id}"
-                    )
-            sb = SandboxRecord(
-                id=uuid.uuid4().hex + uuid.uuid4().hex,
-                config=config,
-                created_at=_now(),
-                runtime_handler=runtime_handler,
-            )
-            if config.log_directory:
-                Path(config.log_directory).mkdir(parents=True, exist_ok=True)
-            self._save_sandbox(sb)
-            self._sandboxes[sb.id] = sb
-        return sb.id
+        return self.sandboxes.create(config, runtime_handler=runtime_handler).id
 
     def stop_pod_sandbox(self, sandbox_id: str) -> None:
+        if self.sandboxes.find(sandbox_id) is None:
+            return
         with self._lock:
-            sb = self._sandboxes.get(sandbox_id)
-            if sb is None:
-                return
             ids = [r.id for r in self._vms.values() if r.sandbox_id == sandbox_id]
         for cid in ids:
             with contextlib.suppress(errors.NotFound):
                 self.stop_container(cid, timeout=0)
-        with self._lock:
-            if sb.ready:
-                sb.ready = False
-                self._save_sandbox(sb)
+        self.sandboxes.mark_stopped(sandbox_id)
 
     def remove_pod_sandbox(self, sandbox_id: str) -> None:
         with self._lock:
             ids = [r.id for r in self._vms.values() if r.sandbox_id == sandbox_id]
         for cid in ids:
             self.remove_container(cid)
-        with self._lock:
-            if self._sandboxes.pop(sandbox_id, None) is not None:
-                remove(self._sandbox_dir / f"{sandbox_id}.json")
+        self.sandboxes.forget(sandbox_id)
 
     def pod_sandbox_status(self, sandbox_id: str) -> cri.PodSandboxStatus:
-        with self._lock:
-            sb = self._sandbox(sandbox_id)
-            return cri.PodSandboxStatus(
-                id=sb.id,
-                metadata=sb.config.metadata,
-                state=cri.SANDBOX_READY if sb.ready else cri.SANDBOX_NOTREADY,
-                created_at=sb.created_at,
-                network=cri.PodSandboxNetworkStatus(ip=""),
-                labels=sb.config.labels,
-                annotations=sb.config.annotations,
-                runtime_handler=sb.runtime_handler,
-            )
+        # Guests have no address the runtime knows of: their network is the bridge's.
+        return self.sandboxes.status(sandbox_id, network=cri.PodSandboxNetworkStatus(ip=""))
 
     def list_pod_sandbox(self, filter: cri.PodSandboxFilter | None = None) -> list[cri.PodSandbox]:
-        out = []
-        with self._lock:
-            for sb in self._sandboxes.values():
-                state = cri.SANDBOX_READY if sb.ready else cri.SANDBOX_NOTREADY
-                if filter is not None:
-                    if filter.id and not sb.id.startswith(filter.id):
-                        continue
-                    if filter.HasField("state") and filter.state.state != state:
-                        continue
-                    if not _matches(sb.config.labels, filter.label_selector):
-                        continue
-                out.append(
-                    cri.PodSandbox(
-                        id=sb.id,
-                        metadata=sb.config.metadata,
-                        state=state,
-                        created_at=sb.created_at,
-                        labels=sb.config.labels,
-                        annotations=sb.config.annotations,
-                        runtime_handler=sb.runtime_handler,
-                    )
-                )
-        return out
+        return self.sandboxes.list(filter)
 
     # ------------------------------------------------------------------ containers
 
@@ -383,7 +310,7 @@ class VmManager:
                 f"VM image {spec.image!r} is not in the VM runtime's store: pull or import it"
             )
         with self._lock:
-            sb = self._sandbox(sandbox_id)
+            sb = self.sandboxes.get(sandbox_id)
             if not sb.ready:
                 raise errors.FailedPrecondition(f"pod sandbox {sandbox_id} is not ready")
             for other in self._vms.values():
@@ -400,7 +327,7 @@ class VmManager:
                     raise errors.AlreadyExists(
                         f"container {md.name} attempt {md.attempt} is being created"
                     )
-            cid = uuid.uuid4().hex + uuid.uuid4().hex
+            cid = sandboxes_.new_id()
             self._creating[cid] = (sandbox_id, md.name, md.attempt)
             cdir = self._cdir(cid)
             cdir.mkdir(parents=True)
@@ -423,7 +350,7 @@ class VmManager:
     def _define(
         self,
         cid: str,
-        sb: SandboxRecord,
+        sb: sandboxes_.SandboxRecord,
         config: cri.ContainerConfig,
         spec: _domain.VmSpec,
         image: VmImage,
@@ -494,6 +421,12 @@ class VmManager:
                 _qemu_img("create", "-q", "-f", "qcow2", str(state_disk), _STATE_DISK_SIZE)
                 rec.state_disk = str(state_disk)
                 disks.append(_domain.DiskSpec(state_disk, "qcow2"))
+        bridge = self.config.bridge
+        if bridge:
+            missing = self.config.bridge_missing()
+            if missing is not None:
+                bridge = ""
+                rec.notes.append(f"no network device: {missing}")
         serial: Path | None = None
         if self.config.serial_log:
             (cdir / "serial").mkdir()
@@ -505,10 +438,12 @@ class VmManager:
             domain_type="test" if conn.driver.upper() == "TEST" else "qemu",
             vcpus=spec.vcpus,
             memory=spec.memory,
+            max_vcpus=max(spec.vcpus, self.config.max_vcpus or os.cpu_count() or 1),
+            max_memory=max(spec.memory, int(spec.memory * self.config.memory_growth)),
             disks=disks,
             kernel=kernel,
             serial_log=serial,
-            bridge=self.config.bridge,
+            bridge=bridge,
             description=f"arktos VM {spec.name} (container {cid})",
         )
         (cdir / "domain.xml").write_text(xml)
@@ -528,10 +463,13 @@ class VmManager:
             if st is DomainState.CRASHED:
                 with contextlib.suppress(_libvirt.LibvirtError):
                     dom.destroy()
+            restoring = st is DomainState.SHUTOFF and _saved(dom)
             try:
                 dom.create()
             except _libvirt.LibvirtError as e:
                 raise errors.Internal(f"cannot start VM {container_id}: {e}") from e
+            if restoring:
+                return  # a suspended VM resumed: it never stopped running to the CRI
             with self._lock:
                 rec.started = True
                 rec.started_at = _now()
@@ -546,6 +484,17 @@ class VmManager:
             if dom is None:
                 return
             st, _ = dom.state()
+            if st is DomainState.SHUTOFF and _saved(dom):
+                # Suspended: the saved memory is all that runs; dropping it powers off.
+                with self._lock:
+                    rec.stop_requested = True
+                    self._save(rec)
+                try:
+                    dom.remove_managed_save()
+                except _libvirt.LibvirtError as e:
+                    raise errors.Internal(f"cannot stop suspended VM {container_id}: {e}") from e
+                self._note_exit(rec)
+                return
             if st in (DomainState.SHUTOFF, DomainState.CRASHED):
                 return
             with self._lock:
@@ -587,7 +536,7 @@ class VmManager:
                 self._vms.pop(container_id, None)
                 self._vm_locks.pop(container_id, None)
             for p in rotated_paths(Path(rec.log_path), self.config.log_max_files):
-                remove(p)
+                sandboxes_.remove(p)
             shutil.rmtree(self._cdir(container_id), ignore_errors=True)
 
     def _annotations(self, rec: VmRecord, seen: Observed, uuid_: str) -> dict[str, str]:
@@ -596,10 +545,20 @@ class VmManager:
         annotations[VM_STATE] = seen.vm_state
         annotations[VM_POWER_STATE] = seen.power_state
         annotations[VM_RESTART_COUNT] = str(rec.restart_count)
+        if seen.sizes is not None:
+            annotations[VM_VCPUS] = str(seen.sizes[0])
+            annotations[VM_MEMORY] = str(seen.sizes[2])
         return annotations
 
     def _observe(self, rec: VmRecord) -> Observed:
-        seen = observe(rec, self._state(rec))
+        dom = self.conn.lookup(rec.domain)
+        if dom is None:
+            seen = observe(rec, None)
+        else:
+            state = dom.state()
+            seen = observe(rec, state, saved=state[0] is DomainState.SHUTOFF and _saved(dom))
+            with contextlib.suppress(_libvirt.LibvirtError):
+                seen = dataclasses.replace(seen, sizes=dom.sizes())
         if seen.state == cri.CONTAINER_EXITED:
             self._note_exit(rec)
         return seen
@@ -647,7 +606,7 @@ class VmManager:
                     continue
                 if filter.pod_sandbox_id and not rec.sandbox_id.startswith(filter.pod_sandbox_id):
                     continue
-                if not _matches(rec.config.labels, filter.label_selector):
+                if not sandboxes_.matches(rec.config.labels, filter.label_selector):
                     continue
             seen = self._observe(rec)
             if filter is not None and filter.HasField("state") and filter.state.state != seen.state:
@@ -682,7 +641,7 @@ class VmManager:
         st, _ = dom.state()
         if st not in (DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED):
             raise errors.FailedPrecondition(
-                f"cannot {what} VM {rec.id}: it is {observe(rec, (st, 0)).power_state}, not running"
+                f"cannot {what} VM {rec.id}: it is {self._power(rec, dom)}, not running"
             )
         return dom
 
@@ -738,11 +697,140 @@ class VmManager:
                     rec.stop_requested = False
                     self._save(rec)
 
+    def pause_vm(self, container_id: str) -> None:
+        rec, lock = self._vm(container_id)
+        with lock:
+            dom = self._dom(rec)
+            st, _ = dom.state()
+            if st is DomainState.PAUSED:
+                return
+            if st not in (DomainState.RUNNING, DomainState.BLOCKED):
+                raise errors.FailedPrecondition(
+                    f"cannot pause VM {container_id}: it is {self._power(rec, dom)}, not running"
+                )
+            try:
+                dom.suspend()
+            except _libvirt.LibvirtError as e:
+                raise errors.Internal(f"cannot pause VM {container_id}: {e}") from e
+
+    def resume_vm(self, container_id: str) -> None:
+        rec, lock = self._vm(container_id)
+        with lock:
+            dom = self._dom(rec)
+            st, _ = dom.state()
+            try:
+                if st is DomainState.PAUSED:
+                    dom.resume()
+                elif st is DomainState.SHUTOFF and _saved(dom):
+                    dom.create()  # restores the managed save, running
+                elif st not in (DomainState.RUNNING, DomainState.BLOCKED):
+                    raise errors.FailedPrecondition(
+                        f"cannot resume VM {container_id}: it is {self._power(rec, dom)}, "
+                        "not paused or suspended"
+                    )
+            except _libvirt.LibvirtError as e:
+                raise errors.Internal(f"cannot resume VM {container_id}: {e}") from e
+
+    def suspend_vm(self, container_id: str) -> None:
+        rec, lock = self._vm(container_id)
+        with lock:
+            dom = self._dom(rec)
+            st, _ = dom.state()
+            if st is DomainState.SHUTOFF and _saved(dom):
+                return
+            if st not in (DomainState.RUNNING, DomainState.BLOCKED, DomainState.PAUSED):
+                raise errors.FailedPrecondition(
+                    f"cannot suspend VM {container_id}: it is {self._power(rec, dom)}, not running"
+                )
+            try:
+                dom.managed_save()
+            except _libvirt.LibvirtError as e:
+                raise errors.Internal(f"cannot suspend VM {container_id}: {e}") from e
+
+    def _power(self, rec: VmRecord, dom: _libvirt.Domain) -> str:
+        """The VM's Arktos state, for messages (stopped, suspended, ...)."""
+        state = dom.state()
+        return observe(rec, state, saved=state[0] is DomainState.SHUTOFF and _saved(dom)).vm_state
+
+    def update_resources(
+        self,
+        container_id: str,
+        resources: cri.LinuxContainerResources | None,
+        annotations: Mapping[str, str],
+    ) -> None:
+        """Resize a VM to what the VM spec in `annotations` (else `resources`) asks."""
+        rec, lock = self._vm(container_id)
+        vcpus, memory = _wanted_size(rec, resources, annotations)
+        with lock:
+            dom = self._dom(rec)
+            st, _ = dom.state()
+            if st is DomainState.SHUTOFF and _saved(dom):
+                raise errors.FailedPrecondition(
+                    f"cannot resize VM {container_id} while it is suspended: resume it first"
+                )
+            try:
+                have_vcpus, max_vcpus, have_memory, max_memory = dom.sizes()
+            except _libvirt.LibvirtError as e:
+                raise errors.Internal(f"cannot read the size of VM {container_id}: {e}") from e
+            beyond = []
+            if vcpus is not None and vcpus > max_vcpus:
+                beyond.append(f"{vcpus} vCPUs (at most {max_vcpus})")
+            if memory is not None and memory > max_memory:
+                beyond.append(f"{memory} bytes of memory (at most {max_memory})")
+            if beyond:
+                raise errors.FailedPrecondition(
+                    f"VM {container_id} cannot grow to {' and '.join(beyond)}: it was "
+                    "defined with these maxima; recreate the pod to go beyond them"
+                )
+            live = st not in (DomainState.SHUTOFF, DomainState.CRASHED)
+            try:
+                if vcpus is not None and vcpus != have_vcpus:
+                    dom.set_vcpus(vcpus, live=live)
+                if memory is not None and abs(memory - have_memory) >= 1024:
+                    dom.set_memory(memory, live=live)
+            except _libvirt.LibvirtError as e:
+                raise errors.FailedPrecondition(
+                    f"libvirt refused to resize VM {container_id}: {e.message}"
+                ) from e
+            log.debug("VM %s resized to %s vCPUs, %s bytes", container_id, vcpus, memory)
+
     # ------------------------------------------------------------------ images
 
     def images_in_use(self) -> set[str]:
         with self._lock:
             return {r.image_id for r in self._vms.values()}
+
+
+def _saved(dom: _libvirt.Domain) -> bool:
+    try:
+        return dom.has_managed_save()
+    except _libvirt.LibvirtError:
+        return False
+
+
+def _wanted_size(
+    rec: VmRecord,
+    resources: cri.LinuxContainerResources | None,
+    annotations: Mapping[str, str],
+) -> tuple[int | None, int | None]:
+    """(vCPUs, memory bytes) a resize asks for; None where it does not say."""
+    text = annotations.get(VIRTUAL_MACHINE)
+    if text:
+        spec = _domain.VmSpec.parse(
+            text, default_name=rec.config.metadata.name, image=rec.image_ref
+        )
+        return spec.vcpus, spec.memory
+    if resources is None:
+        return None, None
+    vcpus = None
+    if resources.cpu_quota > 0 and resources.cpu_period > 0:
+        vcpus = max(1, -(-resources.cpu_quota // resources.cpu_period))
+    memory = resources.memory_limit_in_bytes or None
+    if memory is not None and memory < _vmresources.MIN_MEMORY:
+        raise errors.InvalidArgument(
+            f"VM memory {memory} bytes is below the minimum of {_vmresources.MIN_MEMORY}"
+        )
+    return vcpus, memory
 
 
 def _qemu_img(*args: str) -> None:

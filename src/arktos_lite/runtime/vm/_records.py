@@ -1,6 +1,6 @@
 """The persisted state of VM containers: one JSON record per VM under the runtime's root.
 
-Records are written atomically (see `process._records.write_json`), so a runtime that
+Records are written atomically (see `runtime._sandboxes.write_json`), so a runtime that
 starts over the same root reads the previous or the new version, never half of one. The
 CRI config is kept as its protobuf bytes (base64), so nothing the agent sent is lost.
 """

@@ -30,6 +30,29 @@ class RuntimeServicer(base.RuntimeServicer[VmManager]):
         self, request: cri.StatusRequest, context: grpc.ServicerContext
     ) -> cri.StatusResponse:
         ready, why = self.backend.ready()
+        config = self.backend.config
+        no_bridge = config.bridge_missing()
+        if not config.bridge:
+            network = cri.RuntimeCondition(
+                type="NetworkReady",
+                status=True,
+                reason="NoNetwork",
+                message="guests have no network device (no bridge configured)",
+            )
+        elif no_bridge is not None:
+            network = cri.RuntimeCondition(
+                type="NetworkReady",
+                status=False,
+                reason="BridgeNotFound",
+                message=f"{no_bridge}: new guests get no network device",
+            )
+        else:
+            network = cri.RuntimeCondition(
+                type="NetworkReady",
+                status=True,
+                reason="Bridge",
+                message=f"guests attach to bridge {config.bridge}",
+            )
         response = cri.StatusResponse(
             status=cri.RuntimeStatus(
                 conditions=[
@@ -39,16 +62,7 @@ class RuntimeServicer(base.RuntimeServicer[VmManager]):
                         reason="" if ready else "LibvirtUnavailable",
                         message=why,
                     ),
-                    cri.RuntimeCondition(
-                        type="NetworkReady",
-                        status=True,
-                        reason="Bridge" if self.backend.config.bridge else "NoNetwork",
-                        message=(
-                            f"guests attach to bridge {self.backend.config.bridge}"
-                            if self.backend.config.bridge
-                            else "guests have no network device"
-                        ),
-                    ),
+                    network,
                 ]
             ),
             runtime_handlers=[cri.RuntimeHandler(name="")],
@@ -67,9 +81,16 @@ class RuntimeServicer(base.RuntimeServicer[VmManager]):
     def UpdateContainerResources(
         self, request: cri.UpdateContainerResourcesRequest, context: grpc.ServicerContext
     ) -> cri.UpdateContainerResourcesResponse:
-        base.unimplemented(
-            context, "the VM runtime cannot resize a VM yet: recreate the pod to change resources"
+        base.call(
+            context,
+            "UpdateContainerResources",
+            lambda: self.backend.update_resources(
+                request.container_id,
+                request.linux if request.HasField("linux") else None,
+                request.annotations,
+            ),
         )
+        return cri.UpdateContainerResourcesResponse()
 
     def ExecSync(
         self, request: cri.ExecSyncRequest, context: grpc.ServicerContext
@@ -142,6 +163,24 @@ class RuntimeServicer(base.RuntimeServicer[VmManager]):
             lambda: self.backend.restore_to_snapshot(request.vmID, request.snapshotID),
         )
         return cri.RestoreToSnapshotResponse()
+
+    def PauseVM(
+        self, request: cri.PauseVMRequest, context: grpc.ServicerContext
+    ) -> cri.PauseVMResponse:
+        base.call(context, "PauseVM", lambda: self.backend.pause_vm(request.vm_id))
+        return cri.PauseVMResponse()
+
+    def ResumeVM(
+        self, request: cri.ResumeVMRequest, context: grpc.ServicerContext
+    ) -> cri.ResumeVMResponse:
+        base.call(context, "ResumeVM", lambda: self.backend.resume_vm(request.vm_id))
+        return cri.ResumeVMResponse()
+
+    def SuspendVM(
+        self, request: cri.SuspendVMRequest, context: grpc.ServicerContext
+    ) -> cri.SuspendVMResponse:
+        base.call(context, "SuspendVM", lambda: self.backend.suspend_vm(request.vm_id))
+        return cri.SuspendVMResponse()
 
 
 def image_message(image: VmImage) -> cri.Image:

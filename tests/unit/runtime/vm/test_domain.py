@@ -111,7 +111,52 @@ def test_disk_domain_xml() -> None:
     assert serial is not None
     assert serial.get("type") == "file"
     assert serial.find("source").get("path") == "/d/serial/stdout"  # type: ignore[union-attr]
-    assert root.find("devices/interface/source").get("bridge") == "br0"  # type: ignore[union-attr]
+    interface = root.find("devices/interface")
+    assert interface is not None
+    assert interface.get("type") == "bridge"
+    assert interface.find("source").get("bridge") == "br0"  # type: ignore[union-attr]
+    assert interface.find("model").get("type") == "virtio"  # type: ignore[union-attr]
+
+
+def test_a_domain_has_room_to_grow() -> None:
+    xml = _domain.domain_xml(
+        name="g",
+        domain_type="qemu",
+        vcpus=2,
+        memory=256 * 2**20,
+        max_vcpus=8,
+        max_memory=512 * 2**20,
+        disks=[],
+    )
+    root = ET.fromstring(xml)
+    vcpu = root.find("vcpu")
+    assert vcpu is not None
+    assert (vcpu.get("current"), vcpu.text) == ("2", "8")
+    assert root.findtext("memory") == str(512 * 1024)
+    assert root.findtext("currentMemory") == str(256 * 1024)
+    assert root.find("devices/memballoon").get("model") == "virtio"  # type: ignore[union-attr]
+    # No bridge, no NIC; maxima below the size are the size.
+    root = ET.fromstring(
+        _domain.domain_xml(
+            name="g", domain_type="qemu", vcpus=4, memory=2**30, max_vcpus=2, disks=[]
+        )
+    )
+    assert root.find("devices/interface") is None
+    assert (root.find("vcpu").get("current"), root.findtext("vcpu")) == ("4", "4")  # type: ignore[union-attr]
+    assert root.findtext("memory") == root.findtext("currentMemory") == str(2**20)
+
+
+def test_vm_resources_is_the_runtimes_own_reading() -> None:
+    assert runtime.vm_resources(None) == runtime.VmResources(1, 512 * 2**20)
+    sized = runtime.vm_resources({"requests": {"cpu": "1500m", "memory": "1Gi"}})
+    assert sized == runtime.VmResources(2, 2**30)
+    spec = VmSpec.parse(
+        json.dumps({"image": "i", "resources": {"requests": {"cpu": "1500m", "memory": "1Gi"}}}),
+        default_name="vm",
+    )
+    assert (spec.vcpus, spec.memory) == (sized.vcpus, sized.memory)
+    with pytest.raises(runtime.InvalidArgument, match="below the minimum"):
+        runtime.vm_resources({"limits": {"memory": "1Mi"}})
 
 
 def test_kernel_domain_xml() -> None:
