@@ -7,6 +7,7 @@ Pure functions and values; no I/O. Every other layer may import it.
 from arktos_lite.api import (
     _errors as errors,
     _managed as managed,
+    _partitions as partitions,
     _patch as patch,
     _resources as resources,
     _selectors as selectors,
@@ -19,6 +20,7 @@ __all__ = [
     "errors",
     "hash_key",
     "managed",
+    "partitions",
     "patch",
     "resources",
     "selectors",

@@ -23,6 +23,7 @@ class Reason(enum.StrEnum):
     NOT_ACCEPTABLE = "NotAcceptable"
     ALREADY_EXISTS = "AlreadyExists"
     CONFLICT = "Conflict"
+    MISDIRECTED_REQUEST = "MisdirectedRequest"
     GONE = "Gone"
     EXPIRED = "Expired"
     REQUEST_ENTITY_TOO_LARGE = "RequestEntityTooLarge"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import arktos_lite
-from arktos_lite.api import _resources as resources
+from arktos_lite.api import _partitions as partitions, _resources as resources
 
 Obj = dict[str, Any]
 
@@ -45,10 +45,17 @@ _UNSTORED: dict[tuple[str, str], list[Obj]] = {
 }
 
 
+# Served by every API server from its own configuration, never stored
+# (apiserver/_datapartitions.py): described like the stored resources.
+_SERVED: tuple[resources.Resource, ...] = (partitions.DATA_PARTITION_CONFIGS,)
+
+
 def _groups(registry: resources.Registry) -> dict[str, list[str]]:
     groups = registry.groups()
-    for group, version in _UNSTORED:
-        groups.setdefault(group, []).append(version)
+    for group, version in (*_UNSTORED, *((r.group, r.version) for r in _SERVED)):
+        versions = groups.setdefault(group, [])
+        if version not in versions:
+            versions.append(version)
     return groups
 
 
@@ -97,7 +104,9 @@ def api_group(registry: resources.Registry, name: str) -> Obj | None:
 def resource_list(
     registry: resources.Registry, group: str, version: str, *, system_user: bool
 ) -> Obj | None:
-    listed = registry.in_group_version(group, version)
+    listed = registry.in_group_version(group, version) + [
+        r for r in _SERVED if r.group == group and r.version == version
+    ]
     if not listed and (group, version) not in _UNSTORED:
         return None
     entries: list[Obj] = [dict(e) for e in _UNSTORED.get((group, version), ()) if system_user]

@@ -22,7 +22,7 @@ import werkzeug.exceptions
 import yaml
 from quart_trio import QuartTrio
 
-from arktos_lite import storage
+from arktos_lite import client, storage
 from arktos_lite.api import (
     _errors as errors,
     _fields as fields,
@@ -85,6 +85,9 @@ class Api:
         self.server_address = server_address
         self.openapi = openapi.Documents(self.registry)
         self.ready: Callable[[], bool] = lambda: True
+        # On a partition without cluster-scoped objects: the designated partition's server,
+        # for the Nodes that pods' log and exec go through (set while the server runs).
+        self.designated: client.Client | None = None
         self._watches: dict[str, int] = {}
 
 
@@ -273,7 +276,12 @@ class _Request:
         )
 
     def _authorize(self, verb: str) -> None:
-        """Tenant users stay in their tenant; system users may go everywhere."""
+        """Tenant users stay in their tenant; system users may go everywhere. Then the
+        request must be for data this server's partition holds (else 421)."""
+        self._authorize_user(verb)
+        self.api.rest.check_partition(self.resource, self.where, self.target.name)
+
+    def _authorize_user(self, verb: str) -> None:
         user = self.user
         if _is_system(user):
             return
@@ -1010,3 +1018,11 @@ def _from_http_exception(
     if code == 400:
         return errors.BadRequest(error.description or "bad request")
     return errors.InternalError(error.description or f"HTTP {code}")
+
+
+# For the package's other route modules (proxy, actions, data partitions).
+authenticate = _user
+flag = _flag
+wants_table = _wants_table
+json_response = _json
+encode = _encode

@@ -1,7 +1,8 @@
 """Kubeconfig files written for the admin and for tenant users.
 
 Written files have one cluster (`arktos-lite`), one user and one context, which is the
-current context with namespace `default`; they embed the CA and credentials, so they work on
+current context with namespace `default` (a partitioned cluster's: one cluster and context
+per partition); they embed the CA and credentials, so they work on
 their own, and are replaced atomically with mode 0600 (they hold secrets). Reading them is
 the client's job: `arktos_lite.client.load_kubeconfig`.
 """
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import pathlib
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
+from arktos_lite.api import partitions as api_partitions
 from arktos_lite.apiserver import _files as files, _pki as pki_
 
 CLUSTER_NAME = "arktos-lite"
@@ -77,6 +80,56 @@ def write_user_kubeconfig(
             token=token,
             client_cert=client_cert,
         ),
+    )
+
+
+def write_partitioned_kubeconfig(
+    path: pathlib.Path,
+    *,
+    partitions: Sequence[tuple[api_partitions.Partition, str]],
+    pki: pki_.Pki,
+    namespace: str = "default",
+) -> None:
+    """Write the admin's kubeconfig of a partitioned cluster: one cluster and one context
+    per partition (named after it), each context carrying the partition's
+    `DataPartitionConfig` as an extension so that clients can route by tenant. The
+    current context is the designated partition's."""
+    clusters, contexts = [], []
+    current = ""
+    for partition, server in partitions:
+        cluster: dict[str, Any] = {"server": server}
+        if _is_https(server):
+            cluster["certificate-authority-data"] = _b64(pki.ca_pem())
+        clusters.append({"name": partition.name, "cluster": cluster})
+        contexts.append(
+            {
+                "name": partition.name,
+                "context": {
+                    "cluster": partition.name,
+                    "user": pki_.ADMIN_USER,
+                    "namespace": namespace,
+                    "extensions": [
+                        {
+                            "name": api_partitions.KUBECONFIG_EXTENSION,
+                            "extension": partition.data_partition_config(),
+                        }
+                    ],
+                },
+            }
+        )
+        if partition.tenants.designated:
+            current = partition.name
+    _write(
+        path,
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": clusters,
+            "users": [{"name": pki_.ADMIN_USER, "user": {"token": pki.admin_token}}],
+            "contexts": contexts,
+            "current-context": current,
+            "preferences": {},
+        },
     )
 
 

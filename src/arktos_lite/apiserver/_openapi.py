@@ -32,7 +32,12 @@ from typing import Any, Final
 
 import orjson
 
-from arktos_lite.api import _errors as errors, _resources as resources, _schema as schema
+from arktos_lite.api import (
+    _errors as errors,
+    _partitions as partitions,
+    _resources as resources,
+    _schema as schema,
+)
 
 Obj = dict[str, Any]
 
@@ -77,6 +82,7 @@ _SUBRESOURCE_VERBS: Final[Mapping[str, tuple[str, ...]]] = {
 _SUBRESOURCE_KINDS: Final[Mapping[str, tuple[str, str, str]]] = {
     "scale": ("autoscaling", "v1", "Scale"),
     "binding": ("", "v1", "Binding"),
+    "action": ("", "v1", "CustomAction"),
 }
 
 
@@ -316,6 +322,9 @@ _WATCH = _Verb(
     parameters=_LIST_PARAMETERS,
     returns="event",
 )
+# Arktos: a CustomAction posted to a pod's `action` makes an Action; the answer is a Status.
+_CREATE_ACTION = dataclasses.replace(_CREATE, returns="status")
+_SUBRESOURCE_CREATE: Final = {"action": _CREATE_ACTION}
 _COLLECTION_VERBS: Final = {
     "list": _LIST,
     "create": _CREATE,
@@ -375,7 +384,7 @@ def _subresource(resource: resources.Resource, sub: str, word: str) -> list[_Ope
         sub, (resource.group, resource.version, resource.kind)
     )
     gvk = {"group": group, "version": version, "kind": kind}
-    verbs = {**_ITEM_VERBS, "create": _CREATE}
+    verbs = {**_ITEM_VERBS, "create": _SUBRESOURCE_CREATE.get(sub, _CREATE)}
     sub_word = word.replace(resource.kind, resource.kind + sub.capitalize(), 1)
     return [(verbs[v], gvk, sub_word) for v in _SUBRESOURCE_VERBS.get(sub, ("get",))]
 
@@ -466,6 +475,9 @@ _STATUS_WORDS: Final = {"200": "OK", "201": "Created", "202": "Accepted"}
 
 def _definition(gvk: Mapping[str, str], *, suffix: str = "") -> str:
     name = schema.definition_for(gvk["group"], gvk["version"], gvk["kind"] + suffix)
+    if name is None and gvk["group"] == "" and gvk["version"] == "v1":
+        served = f"io.k8s.api.core.v1.{gvk['kind']}{suffix}"
+        name = served if served in partitions.DEFINITIONS else None
     if name is None:
         raise LookupError(f"no schema for {gvk['kind']}{suffix} in {gvk['group']}/{gvk['version']}")
     return name
@@ -568,7 +580,8 @@ class _Components:
     """Converted definitions, each with the names it refers to; converted on first use."""
 
     def __init__(self) -> None:
-        self._definitions = schema.definitions()
+        # With the served, never stored, DataPartitionConfig.
+        self._definitions = {**schema.definitions(), **partitions.DEFINITIONS}
         self._converted: dict[str, tuple[Obj, frozenset[str]]] = {}
 
     def _get(self, name: str) -> tuple[Obj, frozenset[str]]:
@@ -622,7 +635,9 @@ def build_document(registry: resources.Registry, group: str, version: str) -> Ob
 
 def _build(registry: resources.Registry, group: str, version: str, components: _Components) -> Obj:
     paths = _PathBuilder(group, version)
-    for resource in registry.in_group_version(group, version):
+    served = partitions.DATA_PARTITION_CONFIGS
+    extra = [served] if (served.group, served.version) == (group, version) else []
+    for resource in [*registry.in_group_version(group, version), *extra]:
         paths.add_resource(resource)
     roots: set[str] = set()
     _references(paths.paths, roots)

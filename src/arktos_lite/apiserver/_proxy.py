@@ -6,9 +6,13 @@ own tenant's pods. The API server finds the pod's node (its InternalIP and
 `daemonEndpoints.kubeletEndpoint.Port`) and calls the agent over HTTPS, without verifying
 its self-signed certificate (as kube-apiserver without `--kubelet-certificate-authority`),
 as itself: user `system:apiserver` with an in-memory token the agent checks back through
-`tokenreviews`. Log bodies stream through as they come; exec relays channel.k8s.io
-websocket messages both ways. Failures before the upgrade are `Status` answers; an exec
-request without a websocket upgrade (SPDY) is refused with "Upgrade request required".
+`tokenreviews`. On a partition without the cluster-scoped objects, the Node is read from
+the designated partition's server (`Api.designated`) and the API server presents that
+connection's bearer token instead, since the agent checks tokens there; without such a
+connection the answer is a 503 that says so. Log bodies stream through as they come; exec
+relays channel.k8s.io websocket messages both ways. Failures before the upgrade are
+`Status` answers; an exec request without a websocket upgrade (SPDY) is refused with
+"Upgrade request required".
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import quart
 import trio_websocket
 from quart_trio import QuartTrio
 
+from arktos_lite import client
 from arktos_lite.api import _errors as errors, _resources as resources
 from arktos_lite.apiserver import _authn as authn, _http as http, _rest as rest
 from arktos_lite.runtime import stream
@@ -140,7 +145,31 @@ class _Proxy:
         return user
 
     def _headers(self) -> dict[str, str]:
+        designated = self.api.designated
+        if designated is not None and designated.config.token:
+            return {"Authorization": f"Bearer {designated.config.token}"}
         return {"Authorization": f"Bearer {self.api.authenticator.loopback_token}"}
+
+    async def _node(self, name: str) -> dict[str, Any]:
+        """The Node `name`: here, or on the designated partition if nodes live there."""
+        partition = self.api.rest.partition
+        if partition is None or partition.tenants.designated:
+            return await self.api.rest.get(
+                self.nodes, rest.Where(tenant=resources.SYSTEM_TENANT), name
+            )
+        designated = self.api.designated
+        if designated is None:
+            raise errors.ServiceUnavailable(
+                f"node {name} is kept by the designated partition, and this API server "
+                f'(partition "{partition.name}") has no connection to it '
+                "(arktos apiserver --designated-kubeconfig)"
+            )
+        try:
+            return await designated.get(self.nodes, name)
+        except client.Unreachable as error:
+            raise errors.ServiceUnavailable(
+                f"cannot reach the designated partition to find node {name}: {error}"
+            ) from None
 
     async def _target(
         self,
@@ -182,9 +211,7 @@ class _Proxy:
         node_name = spec.get("nodeName")
         if not node_name:
             raise errors.BadRequest(f"pod {name} does not have a host assigned")
-        node = await self.api.rest.get(
-            self.nodes, rest.Where(tenant=resources.SYSTEM_TENANT), node_name
-        )
+        node = await self._node(node_name)
         status = node.get("status") or {}
         addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or ()}
         address = addresses.get("InternalIP") or addresses.get("Hostname")

@@ -31,6 +31,7 @@ from arktos_lite.api import (
     _errors as errors,
     _hashkey as hashkey,
     _managed as managed,
+    _partitions as partitions,
     _patch as patching,
     _resources as resources,
     _schema as schema,
@@ -280,6 +281,11 @@ class Rest:
 
     Reads of the present come from `cache` once it holds the store's current revision,
     and from the store otherwise (before the cache is loaded, or while it reloads).
+
+    With a `partition`, the store holds that partition's data only: every operation on
+    an object or collection the partition does not hold (`Partition.misdirected`) raises
+    `MisdirectedRequest` before anything is read or written. A list across all tenants
+    answers with this partition's share.
     """
 
     def __init__(
@@ -290,12 +296,24 @@ class Rest:
         cache: Cache | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         service_cidr: str = "10.96.0.0/16",
+        partition: partitions.Partition | None = None,
     ) -> None:
         self.backend = backend
         self.registry = registry
         self.cache = cache
+        self.partition = partition
         self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
         self._service_network = ipaddress.ip_network(service_cidr)
+
+    def check_partition(
+        self, resource: resources.Resource, where: Where, name: str | None = None
+    ) -> None:
+        """Raise `MisdirectedRequest` unless this server's partition holds the addressed data."""
+        if self.partition is None:
+            return
+        error = self.partition.misdirected(resource, tenant=where.tenant, name=name)
+        if error is not None:
+            raise error
 
     @property
     def api_service_ip(self) -> str:
@@ -411,6 +429,7 @@ class Rest:
         if not isinstance(meta, dict):
             raise errors.BadRequest("metadata must be an object")
         self._check_placement(resource, where, meta)
+        self.check_partition(resource, where, meta.get("name") or None)
         if not meta.get("name") and not meta.get("generateName"):
             raise errors.Invalid.for_object(
                 resource.kind,
@@ -460,9 +479,10 @@ class Rest:
                     secrets.choice(_NAME_SUFFIX_ALPHABET) for _ in range(5)
                 )
             self._validate(resource, obj, None)
+            # Also for a dry run: a generated name may fall outside the partition.
+            key = self._key(resource, where, meta["name"])
             if dry_run:
                 return obj
-            key = self._key(resource, where, meta["name"])
             if resource.kind == "Service" and resource.group == "":
                 await self._allocate_cluster_ip(obj)
             try:
@@ -964,9 +984,11 @@ class Rest:
     # Helpers
 
     def _key(self, resource: resources.Resource, where: Where, name: str) -> str:
+        self.check_partition(resource, where, name)
         return resource.key(tenant=where.tenant, namespace=where.namespace or "", name=name)
 
     def _prefix(self, resource: resources.Resource, where: Where) -> str:
+        self.check_partition(resource, where)
         tenant = None if where.tenant == resources.ALL_TENANTS else where.tenant
         return resource.prefix(tenant=tenant, namespace=where.namespace)
 

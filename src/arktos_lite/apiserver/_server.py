@@ -4,10 +4,16 @@
 by default, plain HTTP when asked, and a unix socket for local clients) and reports the
 addresses it bound. `stop()` stops accepting, lets requests in flight finish within a
 deadline, then ends the watches.
+
+With `ServeOptions.partition` the server serves one data partition (its store holds only
+that partition's tenants): requests for anything else are 421 `MisdirectedRequest`. Only
+the designated partition (the one holding tenant `system`) creates the system tenant, its
+namespaces and the `kubernetes` Service; the others create nothing at start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import pathlib
@@ -17,11 +23,16 @@ import hypercorn.config
 import hypercorn.trio
 import trio
 
-from arktos_lite import storage
-from arktos_lite.api import _errors as errors, _resources as resources
+from arktos_lite import client, storage
+from arktos_lite.api import (
+    _errors as errors,
+    _partitions as partitions,
+    _resources as resources,
+)
 from arktos_lite.apiserver import (
     _actions as actions,
     _authn as authn,
+    _datapartitions as datapartitions,
     _http as http,
     _proxy as proxy,
     _rest as rest,
@@ -47,6 +58,14 @@ class ServeOptions:
     unix_socket: pathlib.Path | None = None
     limits: http.Limits = dataclasses.field(default_factory=http.Limits)
     graceful_timeout: float = 5.0
+    # The data partition this server serves; None: every tenant, as one server.
+    partition: partitions.Partition | None = None
+    # Cluster IPs of Services are allocated from it; partitions need disjoint ranges.
+    service_cidr: str = "10.96.0.0/16"
+    # How a partition without the cluster-scoped objects reaches the designated one: it
+    # reads the Node of a pod there for the pod's log and exec, and presents this
+    # config's bearer token to the node's agent (which checks it at the designated one).
+    designated: client.Config | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,7 +92,14 @@ class APIServer:
         self._options = options
         self.registry = registry or resources.Registry()
         self.watch_cache = watching.WatchCache(backend, self.registry)
-        self.rest = rest.Rest(backend, registry=self.registry, cache=self.watch_cache)
+        self.partition = options.partition
+        self.rest = rest.Rest(
+            backend,
+            registry=self.registry,
+            cache=self.watch_cache,
+            service_cidr=options.service_cidr,
+            partition=options.partition,
+        )
         self.api = http.Api(
             rest_api=self.rest,
             watch_cache=self.watch_cache,
@@ -83,6 +109,7 @@ class APIServer:
         self.app = http.create_app(self.api)
         proxy.install(self.app, self.api)
         actions.install(self.app, self.api)
+        datapartitions.install(self.app, self.api, options.partition)
         self._stopping = trio.Event()
 
     def _config(self) -> hypercorn.config.Config:
@@ -112,11 +139,24 @@ class APIServer:
     async def run(self, *, task_status: trio.TaskStatus[Bound] = trio.TASK_STATUS_IGNORED) -> None:
         await bootstrap(self.rest)
         served = trio.Event()
-        async with trio.open_nursery() as nursery:
+        async with contextlib.AsyncExitStack() as stack, trio.open_nursery() as nursery:
+            designated = self._options.designated
+            if designated is not None and not _designated(self.partition):
+                self.api.designated = await stack.enter_async_context(
+                    client.Client(designated, user_agent="arktos-apiserver")
+                )
             await nursery.start(self.watch_cache.run)
             addresses = await nursery.start(self._serve, served)
             bound = self._bound(addresses)
-            await publish_api_service(self.rest, host=self._options.host, port=bound.port)
+            if _designated(self.partition):
+                await publish_api_service(self.rest, host=self._options.host, port=bound.port)
+            if self.partition is not None:
+                logger.info(
+                    "API server serves partition %r (%s%s)",
+                    self.partition.name,
+                    self.partition.tenants,
+                    ", designated" if self.partition.tenants.designated else "",
+                )
             logger.info("API server listening on %s", ", ".join(addresses))
             task_status.started(bound)
             await self._stopping.wait()
@@ -155,8 +195,18 @@ class APIServer:
         self._stopping.set()
 
 
+def _designated(partition: partitions.Partition | None) -> bool:
+    """Whether this server holds the system tenant (every unpartitioned server does)."""
+    return partition is None or partition.tenants.designated
+
+
 async def bootstrap(api: rest.Rest) -> None:
-    """The system tenant, its default namespaces and the nodes' lease namespace exist."""
+    """The system tenant, its default namespaces and the nodes' lease namespace exist.
+
+    A partition that does not hold the system tenant has nothing to create.
+    """
+    if not _designated(api.partition):
+        return
     registry = api.registry
     tenants = registry.get("", "v1", "tenants")
     namespaces = registry.get("", "v1", "namespaces")

@@ -8,9 +8,9 @@ adds NAMESPACE itself for `-A`. So this module decides what users see:
   priorities) and cells computed by the same rules, always the wide set, as kube-apiserver
   does. Ages are strings the server computes (`duration.HumanDuration` rules: "59s",
   "3m12s", "3h2m", "2d5h", "2y10d"), so `now` is injectable.
-* Arktos's additions: a HashKey column for pods, printers for Tenant, ControllerInstance
-  and Action, VM pods counted and described by their VM, and a first Tenant column when
-  listing across tenants.
+* Arktos's additions: a HashKey column for pods, printers for Tenant, ControllerInstance,
+  DataPartitionConfig and Action, VM pods counted and described by their VM, and a first
+  Tenant column when listing across tenants.
 * Any other kind gets the default table convertor's Name and "Created At" (type `date`,
   an RFC 3339 UTC string that kubectl prints as it is).
 
@@ -586,6 +586,27 @@ def _controller_instance_cells(obj: Mapping[str, Any], now: datetime.datetime) -
     ]
 
 
+# An API server's data partition: the tenants it holds, [start, end), empty = unbounded.
+_DATA_PARTITION_CONFIG_COLUMNS = (
+    _NAME,
+    Column("Range Start", description="The first tenant name of the partition (inclusive)."),
+    Column("Range End", description="The tenant name where the partition ends (exclusive)."),
+    Column("Service Group", description="The service group id of the partition's API servers."),
+)
+_UNBOUNDED = "<unbounded>"
+
+
+def _data_partition_config_cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+    start = _str(obj.get("rangeStart")) if obj.get("isRangeStartValid") is True else ""
+    end = _str(obj.get("rangeEnd")) if obj.get("isRangeEndValid") is True else ""
+    return [
+        _name(obj),
+        start or _UNBOUNDED,
+        end or _UNBOUNDED,
+        _str(obj.get("serviceGroupId")),
+    ]
+
+
 # --- Configuration and workloads -------------------------------------------------------
 
 _CONFIG_MAP_COLUMNS = (
@@ -996,6 +1017,9 @@ _PRINTERS: dict[tuple[str, str], _Printer] = {
     ("", "Event"): _Printer(_EVENT_COLUMNS, _event_cells),
     ("", "ServiceAccount"): _Printer(_SERVICE_ACCOUNT_COLUMNS, _service_account_cells),
     ("", "ControllerInstance"): _Printer(_CONTROLLER_INSTANCE_COLUMNS, _controller_instance_cells),
+    ("", "DataPartitionConfig"): _Printer(
+        _DATA_PARTITION_CONFIG_COLUMNS, _data_partition_config_cells
+    ),
     ("", "Action"): _Printer(_ACTION_COLUMNS, _action_cells),
     ("apps", "Deployment"): _Printer(_DEPLOYMENT_COLUMNS, _deployment_cells),
     ("apps", "ReplicaSet"): _Printer(_REPLICA_SET_COLUMNS, _replica_set_cells),

@@ -14,6 +14,12 @@ views `with_tenant` makes share both. Guarantees:
 * Failed requests are retried as `_retry` says, waiting on trio's clock. When the retries
   run out, a network failure raises `Unreachable` and an error answer raises its
   `api.errors.StatusError`.
+
+A `Client` talks to one API server. `RoutedClient` (in `_routed`) is a `Client` over the
+servers of a partitioned cluster; `from_kubeconfig` makes one from a kubeconfig whose
+current context addresses a partition. `partitions_for` says which single-server clients
+hold a listing, so that informers can follow each server on its own; `clients_for` which
+ones a request path goes to.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import httpx
 import orjson
 import trio
 
-from arktos_lite.api import errors, resources
+from arktos_lite.api import errors, partitions as partitions_, resources
 from arktos_lite.client import (
     _config as config_,
     _errors as client_errors,
@@ -72,6 +78,21 @@ class _Shared:
     rng: random.Random
     # httpcore's per-request options; `sni_hostname` is kubectl's tls-server-name.
     extensions: Mapping[str, str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionClient:
+    """One server of a cluster and the single-server client that reaches it.
+
+    `partition` is None for a cluster that is not partitioned (one server holds it all).
+    """
+
+    partition: partitions_.Partition | None
+    client: Client
+
+    @property
+    def name(self) -> str:
+        return self.partition.name if self.partition is not None else ""
 
 
 class Client:
@@ -150,11 +171,61 @@ class Client:
         tenant: str | None = None,
         **kwargs: Any,
     ) -> Client:
-        """A client for the kubeconfig's context; `tenant` overrides the context's."""
+        """A client for the kubeconfig's context; `tenant` overrides the context's.
+
+        Without `context`, when the current context addresses a partition (it carries the
+        `arktos.futurewei.com/partition` extension), the client is a `RoutedClient` over
+        every context of the file that addresses one. `kwargs` go to each server's client.
+        """
+        if context is None:
+            partitioned = config_.load_partitioned_kubeconfig(path)
+            if partitioned is not None:
+                # `_routed` builds on this module, so it is imported only when needed.
+                from arktos_lite.client import _routed
+
+                return _routed.RoutedClient(
+                    partitioned.partitions,
+                    tenant=tenant if tenant is not None else partitioned.current.tenant,
+                    **kwargs,
+                )
         config = config_.load_kubeconfig(path, context=context)
         if tenant is not None:
             config = dataclasses.replace(config, tenant=tenant)
-        return cls(config, **kwargs)
+        return Client(config, **kwargs)
+
+    @property
+    def partitions(self) -> tuple[PartitionClient, ...]:
+        """The partitions of a partitioned cluster, each with its own client; () for one server."""
+        return ()
+
+    def partitions_for(
+        self, resource: resources.Resource, *, tenant: str | None
+    ) -> tuple[PartitionClient, ...]:
+        """The servers that hold the objects a list of `resource` in `tenant` returns.
+
+        `tenant` is as for `list` (`all` for every tenant). One server: this client.
+        """
+        return (PartitionClient(None, self),)
+
+    def clients_for(self, path: str, *, method: str = "GET") -> tuple[Client, ...]:
+        """The single-server clients a request for `path` goes to: several for a list
+        across the partitions of a partitioned cluster, whose answers a caller that asks
+        each (for a Table, say) puts together itself. One server: this client."""
+        return (self,)
+
+    def path_of(
+        self,
+        resource: resources.Resource,
+        *,
+        tenant: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+        subresource: str | None = None,
+    ) -> str:
+        """The path the typed methods use for these arguments (the client's tenant by default)."""
+        return self._path(
+            resource, tenant=tenant, namespace=namespace, name=name, subresource=subresource
+        )
 
     def with_tenant(self, tenant: str | None) -> Client:
         """A view addressing `tenant` by default, over this client's pool and rate limiter.
@@ -446,8 +517,13 @@ class Client:
             read_timeout = timeout_seconds + self._shared.timeout
         return self._watch(path, params, read_timeout=read_timeout)
 
+    def _watch(
+        self, path: str, params: Mapping[str, Any], *, read_timeout: float | None
+    ) -> AbstractAsyncContextManager[AsyncIterator[watching.WatchEvent]]:
+        return self._open_watch(path, params, read_timeout=read_timeout)
+
     @contextlib.asynccontextmanager
-    async def _watch(
+    async def _open_watch(
         self, path: str, params: Mapping[str, Any], *, read_timeout: float | None
     ) -> AsyncIterator[AsyncIterator[watching.WatchEvent]]:
         timeouts = httpx.Timeout(self._shared.timeout, read=read_timeout)
@@ -497,6 +573,24 @@ class Client:
         if _is_json(response):
             return _loads(response, method=method, path=path)
         return response.text
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """A response body as it arrives, such as a followed log:
+        `async with client.stream("GET", path) as chunks:`. It may stay silent for as long
+        as it likes (no read timeout); leaving the block closes it."""
+        if not path.startswith("/") or path.startswith("//"):
+            raise ValueError(f"path {path!r} must be an absolute path on the server")
+        timeouts = httpx.Timeout(self._shared.timeout, read=None)
+        response = await self._send(
+            method.upper(), path, params=params or {}, stream=True, timeouts=timeouts
+        )
+        try:
+            yield response.aiter_raw()
+        finally:
+            await response.aclose()
 
     # Plumbing
 

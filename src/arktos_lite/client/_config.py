@@ -8,6 +8,11 @@ the kubeconfig that names it), `token` or `tokenFile`, `insecure-skip-tls-verify
 memory: nothing is written to disk. Every problem with a file is a `KubeconfigError` that
 names the file and what to fix. A context's `namespace` is not read: every request of the
 client names its namespace.
+
+`load_partitioned_kubeconfig` reads a partitioned cluster's kubeconfig (`arktos up
+--partitions N`): each context that addresses one partition carries, under `extensions`,
+an entry named `arktos.futurewei.com/partition` whose `extension` is the partition's
+`DataPartitionConfig`. The partitions must hold every tenant exactly once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ import pathlib
 from collections.abc import Mapping
 
 import yaml
+
+from arktos_lite.api import partitions
+from arktos_lite.client import _routing as routing
 
 DEFAULT_KUBECONFIG = pathlib.Path("~/.arktos/kubeconfig")
 
@@ -90,6 +98,53 @@ def load_kubeconfig(
     path: str | os.PathLike[str] | None = None, *, context: str | None = None
 ) -> Config:
     """The `Config` of `context` (default: the current context) in the kubeconfig at `path`."""
+    return _open(path).config(context)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionedConfig:
+    """The servers of a partitioned cluster, from a kubeconfig, in ascending tenant order.
+
+    `current` is the current context's `Config` (its tenant is the client's default).
+    """
+
+    current: Config
+    partitions: tuple[tuple[partitions.Partition, Config], ...]
+
+
+def load_partitioned_kubeconfig(
+    path: str | os.PathLike[str] | None = None,
+) -> PartitionedConfig | None:
+    """Every partition a kubeconfig's contexts address; None when its current context
+    addresses none (the file is for one server)."""
+    reader = _open(path)
+    current_name = reader.current_context()
+    if reader.partition(current_name) is None:
+        return None
+    found: dict[str, tuple[partitions.Partition, Config]] = {}
+    context_of: dict[str, str] = {}
+    for name in reader.context_names():
+        partition = reader.partition(name)
+        if partition is None:
+            continue
+        if partition.name in found:
+            raise KubeconfigError(
+                f"kubeconfig {reader.path}: contexts {context_of[partition.name]!r} and "
+                f"{name!r} both address partition {partition.name!r}"
+            )
+        found[partition.name] = (partition, reader.config(name))
+        context_of[partition.name] = name
+    try:
+        ordered = routing.PartitionMap(partition for partition, _ in found.values())
+    except ValueError as error:
+        raise KubeconfigError(f"kubeconfig {reader.path}: {error}") from None
+    return PartitionedConfig(
+        current=reader.config(current_name),
+        partitions=tuple(found[partition.name] for partition in ordered.partitions),
+    )
+
+
+def _open(path: str | os.PathLike[str] | None) -> _Reader:
     file = pathlib.Path(path).expanduser() if path is not None else default_kubeconfig_path()
     try:
         text = file.read_text(encoding="utf-8")
@@ -101,7 +156,7 @@ def load_kubeconfig(
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise KubeconfigError(f"kubeconfig {file} is not valid YAML: {error}") from error
-    return _Reader(file, {} if document is None else document).config(context)
+    return _Reader(file, {} if document is None else document)
 
 
 class _Reader:
@@ -109,12 +164,54 @@ class _Reader:
         self.path = path
         self.document = self._mapping(document, "the document")
 
-    def config(self, context: str | None) -> Config:
-        name = context or self._string(self.document, "current-context", "the document")
+    def current_context(self) -> str:
+        name = self._string(self.document, "current-context", "the document")
         if not name:
             raise KubeconfigError(
                 f"kubeconfig {self.path} has no current-context; name a context to use"
             )
+        return name
+
+    def context_names(self) -> list[str]:
+        entries = self.document.get("contexts") or []
+        if not isinstance(entries, list):
+            raise KubeconfigError(f"kubeconfig {self.path}: contexts must be a list")
+        names = []
+        for entry in entries:
+            name = self._mapping(entry, "an entry of contexts").get("name")
+            if isinstance(name, str) and name:
+                names.append(name)
+        return names
+
+    def partition(self, context: str) -> partitions.Partition | None:
+        """The partition the context addresses, from its extension; None if it has none."""
+        where = f"context {context!r}"
+        extensions = self._named("contexts", "context", context).get("extensions") or []
+        if not isinstance(extensions, list):
+            raise KubeconfigError(f"{where} in {self.path}: extensions must be a list")
+        for entry in extensions:
+            entry = self._mapping(entry, f"an extension of {where}")
+            if entry.get("name") != partitions.KUBECONFIG_EXTENSION:
+                continue
+            config = entry.get("extension")
+            if not isinstance(config, Mapping) or config.get("kind") != "DataPartitionConfig":
+                raise KubeconfigError(
+                    f"{where} in {self.path}: extension {partitions.KUBECONFIG_EXTENSION} "
+                    "must be a DataPartitionConfig object"
+                )
+            try:
+                partition = partitions.Partition.from_data_partition_config(config)
+            except ValueError as error:
+                raise KubeconfigError(f"{where} in {self.path}: {error}") from None
+            if not partition.name:
+                raise KubeconfigError(
+                    f"{where} in {self.path}: its DataPartitionConfig names no serviceGroupId"
+                )
+            return partition
+        return None
+
+    def config(self, context: str | None) -> Config:
+        name = context or self.current_context()
         where = f"context {name!r}"
         ctx = self._named("contexts", "context", name)
         cluster_name = self._string(ctx, "cluster", where)

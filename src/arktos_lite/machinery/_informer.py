@@ -13,7 +13,19 @@ Guarantees:
   indexes hold only keys. Callers must treat the objects they get as read-only.
 * `run` reports `started` once the first list is in the store.
 * A `transform` (e.g. `strip_managed_fields`) is applied to every object before it is
-  compared, cached or handed to handlers, so the cache holds only what is used.
+  compared, cached or handed to handlers, so the cache holds only what is used. It must
+  be idempotent: an object already transformed may pass through it again.
+
+Over a partitioned cluster (a `client.RoutedClient`), an informer runs one reflector per
+partition that holds its objects (`reflector.by_partition`), all feeding the one cache:
+
+* Each partition lists, watches and resumes from its own resourceVersion; a re-list of
+  one partition adds, updates and deletes only objects that partition holds.
+* A partition whose server is down backs off on its own; the others go on, and handlers
+  keep hearing of their changes. When it returns it resumes its watch where it stopped.
+* `has_synced` (and `run`'s `started`) once every partition has listed. `replace` is
+  called (for subclasses to hook) each time every partition's last list was made with
+  the selectors in force; a list of one partition alone goes into the cache unannounced.
 
 `InformerFactory` hands out one shared informer per resource, tenant, namespace and
 selectors, so that components reading the same objects share one list and one watch.
@@ -260,8 +272,28 @@ def _is_newer(new: Obj, old: Obj) -> bool:
         return new_version != old_version
 
 
+class _Partition:
+    """The reflector of one partition and the keys of the cached objects it holds."""
+
+    __slots__ = ("_informer", "keys", "name", "reflector")
+
+    def __init__(self, informer: Informer, name: str, lw: reflector.ListerWatcher) -> None:
+        self._informer = informer
+        self.name = name
+        self.keys: set[str] = set()
+        self.reflector = reflector.Reflector(lw, self, partition=name)
+
+    # The reflector's sink
+
+    def replace(self, objects: Sequence[Obj], *, resource_version: str) -> None:
+        self._informer._replace_partition(self, objects, resource_version=resource_version)
+
+    def apply(self, type_: str, obj: Obj) -> None:
+        self._informer._apply_partition(self, type_, obj)
+
+
 class Informer:
-    """A cache of one resource kept by a reflector, with handlers. See the module docs."""
+    """A cache of one resource kept by reflectors, with handlers. See the module docs."""
 
     def __init__(
         self,
@@ -276,7 +308,9 @@ class Informer:
         self._transform = transform
         self._handlers: builtins.list[HandlerRegistration] = []
         self._synced = trio.Event()
-        self._reflector = reflector.Reflector(lw, self)
+        self._partitions = [
+            _Partition(self, name, part) for name, part in reflector.by_partition(lw)
+        ]
 
     # Reading the cache
 
@@ -289,8 +323,16 @@ class Informer:
 
     @property
     def resource_version(self) -> str:
-        """The last version the informer has seen."""
-        return self._reflector.resource_version
+        """The last version the informer has seen; "" over several partitions, whose
+        versions are revisions of different stores (see `resource_versions`)."""
+        if len(self._partitions) != 1:
+            return ""
+        return self._partitions[0].reflector.resource_version
+
+    @property
+    def resource_versions(self) -> dict[str, str]:
+        """The last version seen in each partition, by partition name ("" for one server)."""
+        return {part.name: part.reflector.resource_version for part in self._partitions}
 
     def key(self, obj: Obj) -> str:
         return object_key(obj, scope=self._scope)
@@ -354,31 +396,108 @@ class Informer:
 
         A shared informer changes for everyone who holds it.
         """
-        self._reflector.set_field_selector(selector)
+        for part in self._partitions:
+            part.reflector.set_field_selector(selector)
 
     def set_label_selector(self, selector: str | None) -> None:
         """Like `set_field_selector`, for the label selector."""
-        self._reflector.set_label_selector(selector)
+        for part in self._partitions:
+            part.reflector.set_label_selector(selector)
 
     @property
     def selectors(self) -> reflector.Selectors:
-        return self._reflector.selectors
+        return self._partitions[0].reflector.selectors
 
     # Running
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
-        await self._reflector.run(task_status=task_status)
+        """Run the reflectors; `started` once every partition has listed."""
+        if len(self._partitions) == 1:
+            await self._partitions[0].reflector.run(task_status=task_status)
+        async with trio.open_nursery() as nursery:
+            # Each on its own: a partition that cannot be reached holds up no other.
+            for part in self._partitions:
+                nursery.start_soon(part.reflector.run)
+            await self._synced.wait()
+            task_status.started()
+            await trio.sleep_forever()
+        raise AssertionError("the reflectors never return")
 
-    # The reflector's sink
+    # The sink of the whole list
 
     def replace(self, objects: Sequence[Obj], *, resource_version: str) -> None:
-        listed: set[str] = set()
+        """The cache holds `objects` from now on (adds, updates, deletes told to handlers)."""
         transform = self._transform
+        self._merge_list([transform(obj) for obj in objects] if transform else objects)
+        self._synced.set()
+
+    def apply(self, type_: str, obj: Obj) -> None:
+        """One change: `ADDED`, `MODIFIED` or `DELETED`."""
+        if self._transform is not None:
+            obj = self._transform(obj)
+        self._apply(type_, obj)
+
+    # The partitions' sinks
+
+    def _replace_partition(
+        self, part: _Partition, objects: Sequence[Obj], *, resource_version: str
+    ) -> None:
+        transform = self._transform
+        listed = [transform(obj) for obj in objects] if transform else list(objects)
+        keys = {self.key(obj) for obj in listed}
+        held = [
+            obj
+            for key, obj in self._items()
+            if key not in keys and key not in part.keys and self._owner(key) is not None
+        ]
+        for other in self._partitions:
+            if other is not part:
+                other.keys -= keys
+        part.keys = keys
+        whole = [*listed, *held]
+        current = self.selectors
+        if all(other.reflector.listed_with == current for other in self._partitions):
+            if len(self._partitions) != 1:
+                resource_version = ""
+            self.replace(whole, resource_version=resource_version)
+        else:
+            self._merge_list(whole)
+
+    def _apply_partition(self, part: _Partition, type_: str, obj: Obj) -> None:
+        if self._transform is not None:
+            obj = self._transform(obj)
+        key = self.key(obj)
+        owner = self._owner(key)
+        if type_ == "DELETED":
+            # Another partition's object of the same key is not this partition's to delete.
+            if owner is part or owner is None:
+                part.keys.discard(key)
+                self._apply(type_, obj)
+            return
+        moved = owner is not None and owner is not part
+        if moved:
+            assert owner is not None
+            # Versions of different stores do not compare: the latest arrival wins.
+            owner.keys.discard(key)
+        part.keys.add(key)
+        self._apply(type_, obj, newer=moved)
+
+    def _owner(self, key: str) -> _Partition | None:
+        for part in self._partitions:
+            if key in part.keys:
+                return part
+        return None
+
+    def _items(self) -> builtins.list[tuple[str, Obj]]:
+        return [(key, obj) for key in self._store if (obj := self._store.get(key)) is not None]
+
+    # Changing the cache
+
+    def _merge_list(self, objects: Iterable[Obj]) -> None:
+        listed: set[str] = set()
         for obj in objects:
-            if transform is not None:
-                obj = transform(obj)
             key = self.key(obj)
             listed.add(key)
             old = self._store.get(key)
@@ -390,11 +509,8 @@ class Informer:
             gone = self._store.remove(key)
             assert gone is not None
             self._notify_delete(gone)
-        self._synced.set()
 
-    def apply(self, type_: str, obj: Obj) -> None:
-        if self._transform is not None:
-            obj = self._transform(obj)
+    def _apply(self, type_: str, obj: Obj, *, newer: bool = False) -> None:
         key = self.key(obj)
         old = self._store.get(key)
         if type_ == "DELETED":
@@ -402,7 +518,7 @@ class Informer:
                 self._store.remove(key)
                 self._notify_delete(obj)
             return
-        if old is not None and not _is_newer(obj, old):
+        if old is not None and not newer and not _is_newer(obj, old):
             return
         self._store.put(key, obj)
         self._notify(old, obj)

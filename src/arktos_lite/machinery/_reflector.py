@@ -11,6 +11,10 @@ watches from the list's resourceVersion with bookmarks and a randomized timeout 
   compares the new list with what it holds.
 * Failures back off exponentially with jitter on trio's clock, from 0.8 s to 30 s, and
   start afresh once the reflector makes progress again. A reflector never gives up.
+
+A cluster of several API servers (partitions, each holding some tenants) is followed by
+one reflector per server: `by_partition` splits a lister-watcher into one per partition
+that holds what it lists, each of which lists, watches and resumes on its own.
 """
 
 from __future__ import annotations
@@ -124,6 +128,29 @@ class ClientListerWatcher:
             allow_bookmarks=True,
         )
 
+    def by_partition(self) -> tuple[tuple[str, ClientListerWatcher], ...]:
+        """One lister-watcher per server holding these objects, by partition name ("" for
+        a cluster of one server): every partition for every tenant and for Tenants, the
+        designated one for other cluster-scoped resources, the tenant's for one tenant."""
+        partitions_for = getattr(self.client, "partitions_for", None)
+        if partitions_for is None:
+            # A stand-in for a client (in tests) that knows nothing of partitions: one server.
+            return (("", self),)
+        return tuple(
+            (target.name, dataclasses.replace(self, client=target.client))
+            for target in partitions_for(self.resource, tenant=self.tenant)
+        )
+
+
+def by_partition(lw: ListerWatcher) -> list[tuple[str, ListerWatcher]]:
+    """`lw` split by partition where it can say how (a `by_partition` method, as
+    `ClientListerWatcher`'s), else `[("", lw)]`."""
+    split = getattr(lw, "by_partition", None)
+    if split is None:
+        return [("", lw)]
+    parts: list[tuple[str, ListerWatcher]] = list(split())
+    return parts
+
 
 def list_watch(
     api: client.Client,
@@ -173,19 +200,34 @@ class _Backoff:
 class Reflector:
     """Feeds `sink` from `lw`: list, then watch, forever. See the module docs."""
 
-    def __init__(self, lw: ListerWatcher, sink: Sink, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        lw: ListerWatcher,
+        sink: Sink,
+        *,
+        rng: random.Random | None = None,
+        partition: str = "",
+    ) -> None:
         self._lw = lw
         self._sink = sink
         self._rng = rng or random.Random()
         self._selectors = lw.selectors
+        self._listed_with: Selectors | None = None
         self._resource_version = ""
         self._must_list = True
         self._cycle: trio.CancelScope | None = None
         self._name = lw.resource.qualified
+        if partition:
+            self._name += f" in partition {partition}"
 
     @property
     def selectors(self) -> Selectors:
         return self._selectors
+
+    @property
+    def listed_with(self) -> Selectors | None:
+        """The selectors of the last list handed to the sink; None before the first."""
+        return self._listed_with
 
     @property
     def resource_version(self) -> str:
@@ -272,6 +314,7 @@ class Reflector:
             if "kind" not in item:
                 item["kind"] = resource.kind
                 item["apiVersion"] = resource.api_version
+        self._listed_with = selectors
         self._sink.replace(items, resource_version=resource_version)
         self._resource_version = resource_version
         self._must_list = False

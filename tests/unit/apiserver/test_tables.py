@@ -1092,11 +1092,11 @@ def test_event_series() -> None:
 
 
 def test_kinds_without_a_printer_get_name_and_created_at() -> None:
-    partitions = resources.Resource(
-        "", "v1", "DataPartitionConfig", "datapartitionconfigs", resources.Scope.CLUSTER
+    storage_clusters = resources.Resource(
+        "", "v1", "StorageCluster", "storageclusters", resources.Scope.CLUSTER
     )
     obj = {"metadata": {"name": "p0", "creationTimestamp": "2024-04-28T12:00:00Z"}}
-    result = tables.table(partitions, [obj, {"metadata": {"name": "p1"}}], now=NOW)
+    result = tables.table(storage_clusters, [obj, {"metadata": {"name": "p1"}}], now=NOW)
     definitions = result["columnDefinitions"]
     assert [(c["name"], c["type"], c["format"]) for c in definitions] == [
         ("Name", "string", "name"),

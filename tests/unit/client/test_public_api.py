@@ -13,10 +13,14 @@ def test_the_public_names() -> None:
         "Client",
         "Config",
         "KubeconfigError",
+        "PartitionClient",
+        "PartitionedConfig",
+        "RoutedClient",
         "Unreachable",
         "WatchEvent",
         "default_kubeconfig_path",
         "load_kubeconfig",
+        "load_partitioned_kubeconfig",
     ]
     for name in client.__all__:
         assert getattr(client, name).__module__.startswith("arktos_lite.client._")
@@ -149,3 +153,23 @@ def test_client_signatures() -> None:
     for name in ("get", "list", "list_all", "create", "replace", "patch", "delete", "version"):
         assert inspect.iscoroutinefunction(getattr(client.Client, name)), name
     assert not inspect.iscoroutinefunction(client.Client.watch)
+
+
+def test_routed_client() -> None:
+    assert issubclass(client.RoutedClient, client.Client)
+    assert _parameters(client.RoutedClient.__init__) == ["partitions", "*tenant", "options"]
+    assert _parameters(client.Client.partitions_for) == ["resource", "*tenant"]
+    assert _parameters(client.Client.clients_for) == ["path", "*method"]
+    assert _parameters(client.Client.path_of) == [
+        "resource",
+        "*tenant",
+        "*namespace",
+        "*name",
+        "*subresource",
+    ]
+    assert _parameters(client.load_partitioned_kubeconfig) == ["path"]
+    assert [f.name for f in dataclasses.fields(client.PartitionClient)] == ["partition", "client"]
+    assert [f.name for f in dataclasses.fields(client.PartitionedConfig)] == [
+        "current",
+        "partitions",
+    ]

@@ -407,6 +407,12 @@ class FakeClient:
         self.events: dict[tuple[str, str, str], Obj] = {}
         self.write_faults: collections.deque[BaseException] = collections.deque()
 
+    def partitions_for(
+        self, resource: resources.Resource, *, tenant: str | None
+    ) -> tuple[client.PartitionClient, ...]:
+        # One server, as `client.Client` of one server says.
+        return (client.PartitionClient(None, self),)  # type: ignore[arg-type]
+
     async def list(self, resource: resources.Resource, **options: Any) -> Obj:
         self.list_calls.append(options)
         return await self.clusters[resource].list(
