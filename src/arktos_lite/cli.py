@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import gc
+import ipaddress
 import logging
 import pathlib
 import signal
@@ -17,8 +18,20 @@ import trio
 import typer
 
 import arktos_lite
-from arktos_lite import agent as agent_, client, cluster, controllers, runtime, scheduler
-from arktos_lite.api import errors, resources
+from arktos_lite import (
+    _get as getting,
+    _podlogs as podlogs,
+    agent as agent_,
+    apiserver as apiserver_,
+    client,
+    cluster,
+    controllers,
+    runtime,
+    scheduler,
+    storage,
+    topology,
+)
+from arktos_lite.api import errors, partitions, resources
 from arktos_lite.controllers import workload
 from arktos_lite.runtime import process, vm
 
@@ -60,6 +73,13 @@ VmRuntimeUri = Annotated[
     typer.Option(
         help="Run the VM runtime in this process over this libvirt URI (e.g. "
         "qemu:///embed?root=DIR, qemu:///system, test:///default); empty: none."
+    ),
+]
+VmBridge = Annotated[
+    str,
+    typer.Option(
+        help="A network bridge (e.g. br0) the embedded VM runtime attaches guests to "
+        "(a virtio NIC); empty: guests have no network device."
     ),
 ]
 KeepPods = Annotated[
@@ -130,16 +150,75 @@ def up(
         str, typer.Option(help="containerd's CRI socket, for --container-runtime containerd.")
     ] = CONTAINERD_SOCKET,
     runtime_endpoint: RuntimeEndpoints = "",
-    vm_runtime_uri: VmRuntimeUri = "",
+    vm_runtime_uri: Annotated[
+        str,
+        typer.Option(
+            help="Run the VM runtime over this libvirt URI (e.g. qemu:///system, "
+            "test:///default) instead of the default one."
+        ),
+    ] = "",
+    vm_runtime: Annotated[
+        bool,
+        typer.Option(
+            help="Run the VM runtime in this process; by default over QEMU embedded through "
+            "libvirt (qemu:///embed?root=DATA_DIR/agent/vm/libvirt, no daemon), where "
+            "libvirt-python and QEMU are installed."
+        ),
+    ] = True,
+    vm_bridge: VmBridge = "",
     keep_pods: KeepPods = False,
     agent: Annotated[
         bool, typer.Option(help="Run a node agent (off: a control plane without a node).")
     ] = True,
+    partitions: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Run a partitioned cluster instead: this many API servers (partition i on "
+            "port+i, each over its own store; --store etcd: an etcd each), and every other "
+            "component, as separate processes. 0: everything in this process.",
+        ),
+    ] = 0,
     verbose: Verbose = False,
 ) -> None:
     """Start the whole cluster in this process; Ctrl-C stops it cleanly."""
+    if vm_runtime_uri and not vm_runtime:
+        raise typer.BadParameter(
+            "give --vm-runtime-uri or --no-vm-runtime, not both", param_hint="--vm-runtime-uri"
+        )
     if not runtime_endpoint and container_runtime is ContainerRuntime.CONTAINERD:
         runtime_endpoint = f"containerd,container,{containerd_endpoint}"
+    if partitions:
+        agent_args = ["--root-dir", str(data_dir / "agent"), "--port", "0"]
+        if keep_pods:
+            agent_args.append("--keep-pods")
+        if runtime_endpoint:
+            agent_args += ["--runtime-endpoint", _checked_endpoints(runtime_endpoint)]
+        if vm_runtime_uri:
+            agent_args += ["--vm-runtime-uri", vm_runtime_uri]
+        elif vm_runtime:
+            agent_args.append("--vm-runtime")
+        if vm_bridge:
+            agent_args += ["--vm-bridge", vm_bridge]
+        try:
+            spread = topology.TopologyOptions(
+                data_dir=data_dir,
+                partitions=partitions,
+                host=host,
+                port=port,
+                store=store,
+                token_auth_file=token_auth_file,
+                plain_http=plain_http,
+                workload_controllers=workload_controllers,
+                agent_args=tuple(agent_args) if agent else None,
+                node_name=node_name or socket.gethostname(),
+                verbose=verbose,
+            )
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--store") from None
+        _configure_process(verbose=verbose)
+        trio.run(_serve_topology, spread)
+        return
     node = cluster.AgentOptions(
         agent_.AgentConfig(
             node_name=node_name or socket.gethostname(),
@@ -150,6 +229,8 @@ def up(
         ),
         runtime_endpoints=_checked_endpoints(runtime_endpoint),
         vm_runtime_uri=vm_runtime_uri,
+        default_vm_runtime=vm_runtime,
+        vm_bridge=vm_bridge,
     )
     options = cluster.ClusterOptions(
         data_dir=data_dir,
@@ -172,9 +253,60 @@ def apiserver(
     store: Store = None,
     token_auth_file: TokenFile = None,
     plain_http: PlainHttp = False,
+    partition_config: Annotated[
+        pathlib.Path | None,
+        typer.Option(
+            help="Serve one data partition: the tenants of the range this file gives, in "
+            "lines `keyPrefix, rangeStart, rangeEnd` (end exclusive, empty: unbounded). "
+            "Requests for other tenants are answered 421 MisdirectedRequest.",
+            dir_okay=False,
+        ),
+    ] = None,
+    service_group_id: Annotated[
+        str, typer.Option(help="The partition's name (its DataPartitionConfig's serviceGroupId).")
+    ] = "0",
+    service_cluster_ip_range: Annotated[
+        str,
+        typer.Option(
+            help="CIDR that Services' cluster IPs are allocated from; partitions need "
+            "ranges that do not overlap."
+        ),
+    ] = "10.96.0.0/16",
+    designated_kubeconfig: Annotated[
+        pathlib.Path | None,
+        typer.Option(
+            help="With --partition-config of a partition without tenant system: how to reach "
+            "the designated partition (its current context, with a token), where the Nodes "
+            "that pods' log and exec go through are kept.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Run the API server alone; the other components connect to it with a kubeconfig."""
+    partition = None
+    if partition_config is not None:
+        try:
+            partition = partitions.load_partition_config(partition_config, name=service_group_id)
+        except partitions.PartitionConfigError as error:
+            raise typer.BadParameter(str(error), param_hint="--partition-config") from None
+    designated = None
+    if designated_kubeconfig is not None:
+        try:
+            designated = client.load_kubeconfig(designated_kubeconfig)
+        except client.KubeconfigError as error:
+            raise typer.BadParameter(str(error), param_hint="--designated-kubeconfig") from None
+        if not designated.token:
+            raise typer.BadParameter(
+                "the current context has no token (node agents check the token the API "
+                "server presents)",
+                param_hint="--designated-kubeconfig",
+            )
+    try:
+        ipaddress.ip_network(service_cluster_ip_range)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--service-cluster-ip-range") from None
     options = cluster.ClusterOptions(
         data_dir=data_dir,
         host=host,
@@ -182,6 +314,9 @@ def apiserver(
         store=store,
         token_auth_file=token_auth_file,
         plain_http=plain_http,
+        partition=partition,
+        service_cidr=service_cluster_ip_range,
+        designated=designated,
         controller_manager=None,
         scheduler=None,
         workload_controllers=0,
@@ -299,6 +434,14 @@ def run_agent(
     ] = cluster.DEFAULT_DATA_DIR / "agent",
     runtime_endpoint: RuntimeEndpoints = "",
     vm_runtime_uri: VmRuntimeUri = "",
+    vm_runtime: Annotated[
+        bool,
+        typer.Option(
+            help="Without --vm-runtime-uri: run the VM runtime in this process over QEMU "
+            "embedded through libvirt, where installed (as `arktos up` does by default)."
+        ),
+    ] = False,
+    vm_bridge: VmBridge = "",
     address: Annotated[
         str, typer.Option(help="Address of the agent's server (logs, exec).")
     ] = "127.0.0.1",
@@ -332,6 +475,8 @@ def run_agent(
         ),
         runtime_endpoints=_checked_endpoints(runtime_endpoint),
         vm_runtime_uri=vm_runtime_uri,
+        default_vm_runtime=vm_runtime,
+        vm_bridge=vm_bridge,
     )
 
     async def run() -> None:
@@ -441,6 +586,13 @@ def vm_runtime(
         str | None,
         typer.Option(help="libvirt URI (default: qemu:///embed?root=ROOT_DIR/libvirt)."),
     ] = None,
+    bridge: Annotated[
+        str,
+        typer.Option(
+            help="A network bridge (e.g. br0) guests get a virtio NIC on; while it does not "
+            "exist, new guests get none and the runtime's status says so."
+        ),
+    ] = "",
     verbose: Verbose = False,
 ) -> None:
     """Serve the VM runtime (CRI with Arktos' VM calls, over libvirt) on a unix socket."""
@@ -448,7 +600,7 @@ def vm_runtime(
     missing = vm.libvirt_missing()
     if missing:
         raise typer.BadParameter(missing, param_hint="libvirt")
-    config = vm.VmRuntimeConfig(root_dir=root_dir, socket_path=socket_path, uri=uri)
+    config = vm.VmRuntimeConfig(root_dir=root_dir, socket_path=socket_path, uri=uri, bridge=bridge)
     trio.run(_run_until_signalled, vm.VmRuntime(config).run)
 
 
@@ -562,6 +714,168 @@ def _action(
         typer.echo("action complete")
 
 
+@app.command("logs")
+def logs(
+    pod: Annotated[str, typer.Argument(help="The pod (a container pod or a VM pod).")],
+    container: Annotated[
+        str | None,
+        typer.Option("--container", "-c", help="The container (default: the pod's only one)."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep writing the log as it grows.")
+    ] = False,
+    tail: Annotated[int, typer.Option(help="Lines from the end to show (-1: all of them).")] = -1,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only what was written in this last while (e.g. 30s, 5m, 1h)."),
+    ] = None,
+    since_time: Annotated[
+        str | None, typer.Option(help="Only what was written after this RFC 3339 time.")
+    ] = None,
+    timestamps: Annotated[bool, typer.Option(help="Start each line with its time.")] = False,
+    previous: Annotated[
+        bool,
+        typer.Option("--previous", "-p", help="The log of the previous run of the container."),
+    ] = False,
+    namespace: Namespace = "default",
+    tenant: Tenant = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Print a pod's log; for a VM pod, its serial console (which `kubectl logs` refuses)."""
+    if since is not None and since_time is not None:
+        raise typer.BadParameter("give --since or --since-time, not both", param_hint="--since")
+    try:
+        since_seconds = podlogs.parse_duration(since) if since is not None else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--since") from None
+    options = podlogs.LogOptions(
+        container=container,
+        follow=follow,
+        tail=tail,
+        since_seconds=since_seconds,
+        since_time=since_time,
+        timestamps=timestamps,
+        previous=previous,
+    )
+
+    def out(chunk: bytes) -> None:
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+
+    async def run() -> None:
+        async with client.Client.from_kubeconfig(kubeconfig, tenant=tenant) as api:
+            await podlogs.write_log(
+                api, pod, namespace=namespace, tenant=tenant, options=options, out=out
+            )
+
+    try:
+        trio.run(run)
+    except errors.StatusError as error:
+        typer.echo(f"Error from server ({error.reason}): {error.message}", err=True)
+        raise typer.Exit(1) from None
+    except client.Unreachable as error:
+        typer.echo(f"Unable to connect to the server: {error}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # Read by a pager or `head` that stopped reading.
+        raise typer.Exit(0) from None
+
+
+@app.command("get")
+def get(
+    kind: Annotated[str, typer.Argument(help="The resource: pods, po, deployments.apps, …")],
+    names: Annotated[list[str] | None, typer.Argument(help="Objects by name.")] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="The namespace (default: default).")
+    ] = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Every namespace of the tenant.")
+    ] = False,
+    tenant: Annotated[
+        str | None, typer.Option(help="The tenant (default: the kubeconfig user's).")
+    ] = None,
+    all_tenants: Annotated[
+        bool,
+        typer.Option(help="Every tenant (system users), of every partition of the cluster."),
+    ] = False,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="A label selector.")
+    ] = None,
+    field_selector: Annotated[str | None, typer.Option(help="A field selector.")] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="wide, json, yaml or name (default: a table).")
+    ] = "",
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """List or show objects as kubectl does, across tenants and partitions too."""
+    try:
+        query = getting.Query(
+            getting.find_resource(kind),
+            names=tuple(names or ()),
+            namespace=namespace,
+            all_namespaces=all_namespaces,
+            tenant=tenant,
+            all_tenants=all_tenants,
+            label_selector=selector,
+            field_selector=field_selector,
+            output=output,
+        )
+    except (LookupError, ValueError) as error:
+        typer.echo(f"error: {error.args[0]}", err=True)
+        raise typer.Exit(1) from None
+
+    async def run() -> str:
+        async with client.Client.from_kubeconfig(kubeconfig, tenant=tenant) as api:
+            return await getting.get(api, query)
+
+    try:
+        printed = trio.run(run)
+    except errors.StatusError as error:
+        typer.echo(f"Error from server ({error.reason}): {error.message}", err=True)
+        raise typer.Exit(1) from None
+    except client.Unreachable as error:
+        typer.echo(f"Unable to connect to the server: {error}", err=True)
+        raise typer.Exit(1) from None
+    if printed:
+        typer.echo(printed)
+
+
+store_app = typer.Typer(no_args_is_help=True, help="Tools for the API server's store.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("migrate")
+def store_migrate(
+    source: Annotated[
+        str, typer.Option("--from", help="The store to copy from, e.g. sqlite:///PATH.")
+    ],
+    target: Annotated[
+        str, typer.Option("--to", help="The store to copy into, e.g. etcd://HOST:PORT.")
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(help="Copy into a store that is not empty (its keys take the source's)."),
+    ] = False,
+) -> None:
+    """Copy every current object (not history) from one store to another, one way.
+
+    Refuses while an API server has either store open, and refuses a target that holds
+    anything unless --force. Stop the API servers first; start them on the new store after.
+    """
+    _configure_process(verbose=False)
+    try:
+        result = trio.run(functools.partial(apiserver_.migrate, source, target, force=force))
+    except (apiserver_.TargetNotEmpty, storage.StorageError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"copied {result.copied} objects (revision {result.source_revision} of {source}) "
+        f"to {target}" + (f"; {result.overwritten} overwritten" if result.overwritten else "")
+    )
+
+
 def _configure_process(*, verbose: bool) -> None:
     """Logging, and the garbage collector's thresholds, for every component process."""
     # Lists and informers' first lists decode thousands of objects at once; with the
@@ -579,7 +893,20 @@ def _configure_process(*, verbose: bool) -> None:
 
 def _run_cluster(options: cluster.ClusterOptions, *, verbose: bool) -> None:
     _configure_process(verbose=verbose)
-    trio.run(_serve, options)
+    try:
+        trio.run(_serve, options)
+    except* (storage.Unavailable, storage.StoreInUse) as group:
+        # A store that cannot be opened is the user's to fix, not a crash.
+        for error in _leaves(group):
+            typer.echo(f"error: store {options.store_url}: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for error in group.exceptions:
+        found += _leaves(error) if isinstance(error, BaseExceptionGroup) else [error]
+    return found
 
 
 async def _run_until_signalled(component: Callable[..., Awaitable[object]]) -> None:
@@ -610,6 +937,25 @@ async def _serve(options: cluster.ClusterOptions) -> None:
             nursery.start_soon(stop_on_signals)
             started = await nursery.start(run)
             gc.freeze()  # what start-up allocated lives on; keep it out of collections
+            print(
+                f"arktos-lite is ready at {started.url}; kubeconfig: {started.kubeconfig}",
+                flush=True,
+            )
+
+
+async def _serve_topology(options: topology.TopologyOptions) -> None:
+    spread = topology.Topology(options)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_signal() -> None:
+                async for _signal in signals:
+                    # The topology stops its processes in order as it is cancelled.
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(stop_on_signal)
+            started = await nursery.start(spread.run)
             print(
                 f"arktos-lite is ready at {started.url}; kubeconfig: {started.kubeconfig}",
                 flush=True,

@@ -16,11 +16,14 @@ import dataclasses
 import functools
 import logging
 import pathlib
+import platform
+import shutil
 
 import trio
 
 import arktos_lite
 from arktos_lite import agent, apiserver, client, controllers, runtime, scheduler, storage
+from arktos_lite.api import partitions
 from arktos_lite.controllers import workload
 from arktos_lite.runtime import process, vm
 
@@ -38,6 +41,18 @@ SCHEDULER_QPS = 5000.0
 SCHEDULER_BURST = 10000
 
 
+def default_vm_runtime_missing() -> str | None:
+    """None when the default VM runtime (QEMU embedded through libvirt) can run here, else
+    why not."""
+    missing = vm.libvirt_missing()
+    if missing is not None:
+        return missing
+    qemu = f"qemu-system-{platform.machine()}"
+    if shutil.which(qemu) is None:
+        return f"{qemu} is not installed"
+    return None
+
+
 def user_agent(component: str) -> str:
     """`arktos-<component>/<version>`: how a component names itself to the API server,
     which records it as the field manager of what it writes."""
@@ -53,6 +68,12 @@ class AgentOptions:
     runtime_endpoints: str = ""
     # A libvirt URI: the embedded VM runtime serves VM pods over it, in this process.
     vm_runtime_uri: str = ""
+    # Without a URI: the embedded VM runtime over a QEMU driver embedded in this process
+    # (`qemu:///embed`, no daemon) where libvirt-python and QEMU are installed; where they
+    # are not, or where it fails to start, the node runs without a VM runtime.
+    default_vm_runtime: bool = False
+    # A network bridge the embedded VM runtime attaches guests to ("" : guests get no NIC).
+    vm_bridge: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,6 +86,12 @@ class ClusterOptions:
     token_auth_file: pathlib.Path | None = None
     plain_http: bool = False
     limits: apiserver.Limits = dataclasses.field(default_factory=apiserver.Limits)
+    # The API server's data partition (`arktos apiserver --partition-config`); None: all.
+    partition: partitions.Partition | None = None
+    # Where Services' cluster IPs come from; each partition needs a range of its own.
+    service_cidr: str = "10.96.0.0/16"
+    # A non-designated partition's way to the designated one (Nodes for pods' log/exec).
+    designated: client.Config | None = None
     # A component set to None (or 0 instances) does not run; `arktos apiserver` runs none.
     controller_manager: controllers.ControllerManagerOptions | None = dataclasses.field(
         default_factory=controllers.ControllerManagerOptions
@@ -132,6 +159,9 @@ class Cluster:
             tls=tls,
             unix_socket=data_dir / "apiserver.sock",
             limits=options.limits,
+            partition=options.partition,
+            service_cidr=options.service_cidr,
+            designated=options.designated,
         )
         async with storage.open_store(options.store_url) as backend:
             server = apiserver.APIServer(backend, authenticator=authenticator, options=serve)
@@ -215,9 +245,9 @@ async def run_agent(
     """The node agent over its runtimes, until cancelled.
 
     Without runtime endpoints the embedded process runtime serves in this process, on a
-    unix socket under the agent's root dir; with a VM runtime URI, the embedded VM runtime
-    too. They outlive the agent: the agent stops its pods through them while shutting
-    down, and only then do they stop.
+    unix socket under the agent's root dir; with a VM runtime URI (or `default_vm_runtime`
+    where it can run), the embedded VM runtime too. They outlive the agent: the agent stops
+    its pods through them while shutting down, and only then do they stop.
     """
     config = options.config
     endpoints = (
@@ -238,13 +268,30 @@ async def run_agent(
                 ),
             )
         )
+    optional_vm = False
+    absent: dict[agent.WorkloadType, str] = {}
     if options.vm_runtime_uri:
         settings = vm.VmRuntimeConfig(
             root_dir=config.root_dir / "vm",
             socket_path=config.root_dir / "vm.sock",
             uri=options.vm_runtime_uri,
+            bridge=options.vm_bridge,
         )
         embedded.append(("vm", "vm", vm.VmRuntime(settings)))
+    elif options.default_vm_runtime:
+        missing = await trio.to_thread.run_sync(default_vm_runtime_missing)
+        if missing is None:
+            settings = vm.VmRuntimeConfig(
+                # Absolute: the embedded driver's root is part of the libvirt URI.
+                root_dir=(config.root_dir / "vm").resolve(),
+                socket_path=config.root_dir / "vm.sock",
+                bridge=options.vm_bridge,
+            )
+            embedded.append(("vm", "vm", vm.VmRuntime(settings)))
+            optional_vm = True
+        else:
+            logger.info("no VM runtime on this node: %s", missing)
+            absent[agent.WorkloadType.VM] = missing
     async with contextlib.AsyncExitStack() as stack, trio.open_nursery() as nursery:
         scopes: list[trio.CancelScope] = []
 
@@ -259,7 +306,14 @@ async def run_agent(
 
         try:
             for name, workload_type, server in embedded:
-                socket_path = await nursery.start(serve, server)
+                try:
+                    socket_path = await nursery.start(serve, server)
+                except Exception as error:
+                    if not (optional_vm and isinstance(server, vm.VmRuntime)):
+                        raise
+                    logger.warning("no VM runtime on this node: it did not start: %s", error)
+                    absent[agent.WorkloadType.VM] = f"it did not start: {error}"
+                    continue
                 endpoints += (runtime.Endpoint(name, workload_type, f"unix://{socket_path}"),)
             named = []
             for endpoint in endpoints:
@@ -271,7 +325,9 @@ async def run_agent(
                         endpoint.name, agent.WorkloadType(endpoint.workload_type), connection
                     )
                 )
-            node = agent.Agent(api, config=config, runtimes=agent.RuntimeSet(tuple(named)))
+            node = agent.Agent(
+                api, config=config, runtimes=agent.RuntimeSet(tuple(named), absent=absent)
+            )
             await node.run(task_status=task_status)
         finally:
             for scope in scopes:

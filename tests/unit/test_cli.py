@@ -37,7 +37,8 @@ def test_up_runs_the_whole_cluster_with_the_defaults(
     node = cluster.AgentOptions(
         agent.AgentConfig(
             node_name=socket.gethostname(), root_dir=cluster.DEFAULT_DATA_DIR / "agent", port=0
-        )
+        ),
+        default_vm_runtime=True,
     )
     assert started == [(cluster.ClusterOptions(agent=node), False)]
     options = started[0][0]
@@ -59,6 +60,22 @@ def test_up_runs_its_node_on_the_runtime_asked_for(
     assert second is not None
     assert second.runtime_endpoints == "proc,container,unix:///p.sock;vm,vm,unix:///v.sock"
     assert third is None
+
+
+def test_up_runs_the_vm_runtime_asked_for(
+    started: list[tuple[cluster.ClusterOptions, bool]],
+) -> None:
+    invoke("up", "--vm-runtime-uri", "test:///default")
+    invoke("up", "--no-vm-runtime")
+    nodes = [options.agent for options, _ in started]
+    assert [(n.vm_runtime_uri, n.default_vm_runtime) for n in nodes if n is not None] == [
+        ("test:///default", True),
+        ("", False),
+    ]
+    both = ["up", "--no-vm-runtime", "--vm-runtime-uri", "test:///default"]
+    result = typer.testing.CliRunner().invoke(cli.app, both)
+    assert result.exit_code == 2
+    assert "not both" in result.output
 
 
 @pytest.mark.parametrize("command", ["up", "agent"])
@@ -147,3 +164,19 @@ def test_image_import_stores_an_image_for_the_process_runtime(tmp_path: pathlib.
     )
     assert result.exit_code == 2
     assert "ARCHIVE" in result.output
+
+
+def test_up_and_the_vm_runtime_take_a_bridge(
+    started: list[tuple[cluster.ClusterOptions, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke("up", "--vm-bridge", "br0")
+    node = started[0][0].agent
+    assert node is not None
+    assert node.vm_bridge == "br0"
+    if cli.vm.libvirt_missing():
+        pytest.skip("arktos vm-runtime needs libvirt-python")
+    served: list[object] = []
+    monkeypatch.setattr(cli.trio, "run", lambda _main, run: served.append(run.__self__.config))
+    invoke("vm-runtime", "--bridge", "br1", "--uri", "test:///default")
+    [config] = served
+    assert (config.bridge, config.uri) == ("br1", "test:///default")  # type: ignore[attr-defined]
