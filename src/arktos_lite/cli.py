@@ -272,12 +272,14 @@ def apiserver(
             "ranges that do not overlap."
         ),
     ] = "10.96.0.0/16",
-    designated_kubeconfig: Annotated[
+    cluster_kubeconfig: Annotated[
         pathlib.Path | None,
         typer.Option(
-            help="With --partition-config of a partition without tenant system: how to reach "
-            "the designated partition (its current context, with a token), where the Nodes "
-            "that pods' log and exec go through are kept.",
+            help="With --partition-config: the partitioned cluster's kubeconfig, one context "
+            "per partition (as `arktos up --partitions` writes it). A misdirected request is "
+            "told which partition's server holds what it asked for, and a partition without "
+            "tenant system reaches the designated one through it (with its token) for the "
+            "Nodes that pods' log and exec go through.",
             exists=True,
             dir_okay=False,
         ),
@@ -291,18 +293,10 @@ def apiserver(
             partition = partitions.load_partition_config(partition_config, name=service_group_id)
         except partitions.PartitionConfigError as error:
             raise typer.BadParameter(str(error), param_hint="--partition-config") from None
-    designated = None
-    if designated_kubeconfig is not None:
-        try:
-            designated = client.load_kubeconfig(designated_kubeconfig)
-        except client.KubeconfigError as error:
-            raise typer.BadParameter(str(error), param_hint="--designated-kubeconfig") from None
-        if not designated.token:
-            raise typer.BadParameter(
-                "the current context has no token (node agents check the token the API "
-                "server presents)",
-                param_hint="--designated-kubeconfig",
-            )
+    designated: client.Config | None = None
+    peers: tuple[tuple[partitions.Partition, str], ...] = ()
+    if cluster_kubeconfig is not None:
+        designated, peers = _cluster_kubeconfig(cluster_kubeconfig)
     try:
         ipaddress.ip_network(service_cluster_ip_range)
     except ValueError as error:
@@ -317,11 +311,38 @@ def apiserver(
         partition=partition,
         service_cidr=service_cluster_ip_range,
         designated=designated,
+        cluster=peers,
         controller_manager=None,
         scheduler=None,
         workload_controllers=0,
     )
     _run_cluster(options, verbose=verbose)
+
+
+def _cluster_kubeconfig(
+    path: pathlib.Path,
+) -> tuple[client.Config, tuple[tuple[partitions.Partition, str], ...]]:
+    """The designated partition's config and every partition's server, from a partitioned
+    cluster's kubeconfig."""
+    hint = "--cluster-kubeconfig"
+    try:
+        found = client.load_partitioned_kubeconfig(path)
+    except client.KubeconfigError as error:
+        raise typer.BadParameter(str(error), param_hint=hint) from None
+    if found is None:
+        raise typer.BadParameter(
+            f"{path}: its current context addresses no partition "
+            "(no arktos.futurewei.com/partition extension)",
+            param_hint=hint,
+        )
+    designated = next(config for p, config in found.partitions if p.tenants.designated)
+    if not designated.token:
+        raise typer.BadParameter(
+            "the designated partition's context has no token (node agents check the token "
+            "the API server presents)",
+            param_hint=hint,
+        )
+    return designated, tuple((p, config.server) for p, config in found.partitions)
 
 
 @app.command("controller-manager")

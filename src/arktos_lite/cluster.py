@@ -92,6 +92,8 @@ class ClusterOptions:
     service_cidr: str = "10.96.0.0/16"
     # A non-designated partition's way to the designated one (Nodes for pods' log/exec).
     designated: client.Config | None = None
+    # Every partition and its server's URL, for misdirected requests to be pointed on.
+    cluster: tuple[tuple[partitions.Partition, str], ...] = ()
     # A component set to None (or 0 instances) does not run; `arktos apiserver` runs none.
     controller_manager: controllers.ControllerManagerOptions | None = dataclasses.field(
         default_factory=controllers.ControllerManagerOptions
@@ -162,6 +164,7 @@ class Cluster:
             partition=options.partition,
             service_cidr=options.service_cidr,
             designated=options.designated,
+            cluster=options.cluster,
         )
         async with storage.open_store(options.store_url) as backend:
             server = apiserver.APIServer(backend, authenticator=authenticator, options=serve)

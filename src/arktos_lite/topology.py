@@ -263,9 +263,9 @@ class Topology:
         )
         # Each store allocates Service IPs of its own: the partitions' ranges must not meet.
         argv += ["--service-cluster-ip-range", f"10.{96 + index}.0.0/16"]
-        if not tenants.designated:
-            # For pods' log and exec: their Nodes live in the designated partition.
-            argv += ["--designated-kubeconfig", str(options.kubeconfig)]
+        # Where every partition is: for misdirected requests, and for pods' log and exec
+        # through a partition that does not keep the Nodes.
+        argv += ["--cluster-kubeconfig", str(options.kubeconfig)]
         if store is not None:
             argv += ["--store", store]
         if options.token_auth_file is not None:

@@ -159,10 +159,11 @@ def test_tenants_live_in_their_partitions(cluster: Cluster) -> None:
     )
     assert wrong.returncode != 0
     assert 'tenant "zeta" is not served by this API server' in wrong.stderr
+    assert 'partition "partition-1"' in wrong.stderr
     # Nodes, like every cluster-scoped object, live where tenant "system" does: from "n" on.
     nodes = cluster.run_kubectl("--context", "partition-0", "get", "nodes")
     assert nodes.returncode != 0
-    assert "cluster-scoped" in nodes.stderr
+    assert 'holds tenant "system" (partition "partition-1"' in nodes.stderr
     assert kubectl(cluster, "partition-1", "get", "nodes", "-o", "name").strip()
 
 

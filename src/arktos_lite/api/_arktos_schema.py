@@ -88,6 +88,20 @@ _DELAY: Final = _scalar(
 )
 
 DEFINITIONS: Final[Mapping[str, Mapping[str, Any]]] = {
+    # Data partitions (served by every API server about its own, never stored)
+    _CORE + "DataPartitionConfig": _kind(
+        "DataPartitionConfig",
+        "Arktos: the tenants one API server partition holds, [rangeStart, rangeEnd); a "
+        "bound marked not valid is unbounded.",
+        {
+            "serviceGroupId": _string("The service group of the partition's servers."),
+            "rangeStart": _string("The first tenant name of the partition."),
+            "isRangeStartValid": _scalar("boolean", "Whether rangeStart bounds the range."),
+            "rangeEnd": _string("The tenant name where the partition ends (exclusive)."),
+            "isRangeEndValid": _scalar("boolean", "Whether rangeEnd bounds the range."),
+        },
+    ),
+    _CORE + "DataPartitionConfigList": _list_of("DataPartitionConfig"),
     # Tenants
     _CORE + "Tenant": _kind(
         "Tenant",

@@ -9,8 +9,9 @@ which resources the line is about. Blank lines and lines starting with `#` are i
 The partition whose range holds the tenant `system` is the designated one: it keeps the
 system tenant and every cluster-scoped object except Tenants, which live in the partition
 of their own name. `Partition.misdirected` applies that rule to one request (the 421 a
-partition answers what it does not hold with); `DATA_PARTITION_CONFIGS` and `DEFINITIONS`
-describe the read-only resource every API server serves about its own partition.
+partition answers what it does not hold with); `DATA_PARTITION_CONFIGS` is the read-only
+resource every API server serves about its own partition (its schema is in
+`_arktos_schema`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from arktos_lite.api import _errors as errors, _resources as resources
@@ -103,19 +104,29 @@ class Partition:
         return self.misdirected(resource, tenant=tenant, name=name) is None
 
     def misdirected(
-        self, resource: resources.Resource, *, tenant: str, name: str | None
+        self,
+        resource: resources.Resource,
+        *,
+        tenant: str,
+        name: str | None,
+        cluster: Sequence[tuple[Partition, str]] = (),
     ) -> MisdirectedRequest | None:
-        """The error to answer a request this partition does not hold with, or None."""
+        """The error to answer a request this partition does not hold with, or None.
+
+        `cluster` is every partition with its API server's URL, where known: the error then
+        names the partition that holds what was asked for.
+        """
         if resource.group == "" and resource.kind == "Tenant":
             if name is not None and name not in self.tenants:
-                return MisdirectedRequest.for_tenant(name, self)
+                return MisdirectedRequest.for_tenant(name, self, _owner(cluster, name))
             return None
         if resource.scope is resources.Scope.CLUSTER:
             if not self.tenants.designated:
-                return MisdirectedRequest.for_cluster_scope(resource.qualified, self)
+                owner = _owner(cluster, SYSTEM_TENANT)
+                return MisdirectedRequest.for_cluster_scope(resource.qualified, self, owner)
             return None
         if tenant != resources.ALL_TENANTS and tenant not in self.tenants:
-            return MisdirectedRequest.for_tenant(tenant, self)
+            return MisdirectedRequest.for_tenant(tenant, self, _owner(cluster, tenant))
         return None
 
     @classmethod
@@ -185,77 +196,30 @@ class MisdirectedRequest(errors.StatusError):
     reason = errors.Reason.MISDIRECTED_REQUEST
 
     @classmethod
-    def for_tenant(cls, tenant: str, here: Partition) -> MisdirectedRequest:
+    def for_tenant(
+        cls, tenant: str, here: Partition, owner: tuple[Partition, str] | None = None
+    ) -> MisdirectedRequest:
         return cls(
             f'tenant "{tenant}" is not served by this API server: it serves partition '
-            f'"{here.name}" ({here.tenants}); send the request to the partition whose '
-            f'range holds "{tenant}"'
+            f'"{here.name}" ({here.tenants}); '
+            + (
+                f'partition "{owner[0].name}" ({owner[0].tenants}) at {owner[1]} serves it'
+                if owner is not None
+                else f'send the request to the partition whose range holds "{tenant}"'
+            )
         )
 
     @classmethod
-    def for_cluster_scope(cls, resource: str, here: Partition) -> MisdirectedRequest:
+    def for_cluster_scope(
+        cls, resource: str, here: Partition, owner: tuple[Partition, str] | None = None
+    ) -> MisdirectedRequest:
+        where = f' (partition "{owner[0].name}" at {owner[1]})' if owner is not None else ""
         return cls(
             f"{resource} are cluster-scoped and live in the partition that holds tenant "
-            f'"{SYSTEM_TENANT}"; this API server serves partition "{here.name}" ({here.tenants})'
+            f'"{SYSTEM_TENANT}"{where}; this API server serves partition "{here.name}" '
+            f"({here.tenants})"
         )
 
 
-def _schema_string(description: str) -> dict[str, Any]:
-    return {"description": description, "type": ["string", "null"]}
-
-
-def _schema_boolean(description: str) -> dict[str, Any]:
-    return {"description": description, "type": ["boolean", "null"]}
-
-
-_CORE = "io.k8s.api.core.v1."
-_META = "io.k8s.apimachinery.pkg.apis.meta.v1."
-_TYPE_META = {
-    "apiVersion": _schema_string("APIVersion defines the versioned schema of this object."),
-    "kind": _schema_string("Kind is a string value representing the REST resource."),
-}
-
-# `DataPartitionConfig` and its list in the shape of `api._schema`'s definitions (JSON
-# schema, `$ref: "#/$defs/<name>"`), for the OpenAPI documents of the API server.
-DEFINITIONS: dict[str, dict[str, Any]] = {
-    _CORE + "DataPartitionConfig": {
-        "description": "Arktos: the tenants one API server partition holds, "
-        "[rangeStart, rangeEnd); a bound marked not valid is unbounded.",
-        "properties": {
-            **_TYPE_META,
-            "metadata": {
-                "$ref": f"#/$defs/{_META}ObjectMeta",
-                "description": "Standard object's metadata.",
-            },
-            "serviceGroupId": _schema_string("The service group of the partition's servers."),
-            "rangeStart": _schema_string("The first tenant name of the partition."),
-            "isRangeStartValid": _schema_boolean("Whether rangeStart bounds the range."),
-            "rangeEnd": _schema_string("The tenant name where the partition ends (exclusive)."),
-            "isRangeEndValid": _schema_boolean("Whether rangeEnd bounds the range."),
-        },
-        "type": ["object", "null"],
-        "x-kubernetes-group-version-kind": [
-            {"group": "", "kind": "DataPartitionConfig", "version": "v1"}
-        ],
-    },
-    _CORE + "DataPartitionConfigList": {
-        "description": "DataPartitionConfigList is a list of DataPartitionConfig objects.",
-        "properties": {
-            **_TYPE_META,
-            "items": {
-                "description": "Items is the list of DataPartitionConfig objects.",
-                "items": {"$ref": f"#/$defs/{_CORE}DataPartitionConfig"},
-                "type": ["array", "null"],
-            },
-            "metadata": {
-                "$ref": f"#/$defs/{_META}ListMeta",
-                "description": "Standard list metadata.",
-            },
-        },
-        "required": ["items"],
-        "type": ["object", "null"],
-        "x-kubernetes-group-version-kind": [
-            {"group": "", "kind": "DataPartitionConfigList", "version": "v1"}
-        ],
-    },
-}
+def _owner(cluster: Sequence[tuple[Partition, str]], tenant: str) -> tuple[Partition, str] | None:
+    return next((peer for peer in cluster if tenant in peer[0].tenants), None)

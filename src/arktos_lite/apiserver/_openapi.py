@@ -475,9 +475,6 @@ _STATUS_WORDS: Final = {"200": "OK", "201": "Created", "202": "Accepted"}
 
 def _definition(gvk: Mapping[str, str], *, suffix: str = "") -> str:
     name = schema.definition_for(gvk["group"], gvk["version"], gvk["kind"] + suffix)
-    if name is None and gvk["group"] == "" and gvk["version"] == "v1":
-        served = f"io.k8s.api.core.v1.{gvk['kind']}{suffix}"
-        name = served if served in partitions.DEFINITIONS else None
     if name is None:
         raise LookupError(f"no schema for {gvk['kind']}{suffix} in {gvk['group']}/{gvk['version']}")
     return name
@@ -580,8 +577,7 @@ class _Components:
     """Converted definitions, each with the names it refers to; converted on first use."""
 
     def __init__(self) -> None:
-        # With the served, never stored, DataPartitionConfig.
-        self._definitions = {**schema.definitions(), **partitions.DEFINITIONS}
+        self._definitions = schema.definitions()
         self._converted: dict[str, tuple[Obj, frozenset[str]]] = {}
 
     def _get(self, name: str) -> tuple[Obj, frozenset[str]]:

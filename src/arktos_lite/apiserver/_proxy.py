@@ -162,7 +162,7 @@ class _Proxy:
             raise errors.ServiceUnavailable(
                 f"node {name} is kept by the designated partition, and this API server "
                 f'(partition "{partition.name}") has no connection to it '
-                "(arktos apiserver --designated-kubeconfig)"
+                "(arktos apiserver --cluster-kubeconfig)"
             )
         try:
             return await designated.get(self.nodes, name)

@@ -19,7 +19,7 @@ import ipaddress
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -297,11 +297,13 @@ class Rest:
         clock: Callable[[], datetime.datetime] | None = None,
         service_cidr: str = "10.96.0.0/16",
         partition: partitions.Partition | None = None,
+        cluster: Sequence[tuple[partitions.Partition, str]] = (),
     ) -> None:
         self.backend = backend
         self.registry = registry
         self.cache = cache
         self.partition = partition
+        self._cluster = tuple(cluster)
         self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
         self._service_network = ipaddress.ip_network(service_cidr)
 
@@ -311,7 +313,9 @@ class Rest:
         """Raise `MisdirectedRequest` unless this server's partition holds the addressed data."""
         if self.partition is None:
             return
-        error = self.partition.misdirected(resource, tenant=where.tenant, name=name)
+        error = self.partition.misdirected(
+            resource, tenant=where.tenant, name=name, cluster=self._cluster
+        )
         if error is not None:
             raise error
 

@@ -66,6 +66,9 @@ class ServeOptions:
     # reads the Node of a pod there for the pod's log and exec, and presents this
     # config's bearer token to the node's agent (which checks it at the designated one).
     designated: client.Config | None = None
+    # Every partition of the cluster and its server's URL: a misdirected request is told
+    # which one holds what it asked for.
+    cluster: tuple[tuple[partitions.Partition, str], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,6 +102,7 @@ class APIServer:
             cache=self.watch_cache,
             service_cidr=options.service_cidr,
             partition=options.partition,
+            cluster=options.cluster,
         )
         self.api = http.Api(
             rest_api=self.rest,

@@ -233,3 +233,23 @@ def test_misdirected_requests_are_421_naming_the_partition_and_the_tenant() -> N
         'nodes are cluster-scoped and live in the partition that holds tenant "system"; '
         "this API server serves partition \"p0\" (tenants from the first up to 'n')"
     )
+
+
+def test_knowing_the_cluster_a_misdirected_request_is_told_where_to_go() -> None:
+    cluster = [(LOW, "https://127.0.0.1:6443"), (HIGH, "https://127.0.0.1:6444")]
+    error = LOW.misdirected(PODS, tenant="zeta", name="web", cluster=cluster)
+    assert error is not None
+    assert error.message == (
+        'tenant "zeta" is not served by this API server: it serves partition "p0" '
+        "(tenants from the first up to 'n'); partition \"p1\" (tenants from 'n' on) at "
+        "https://127.0.0.1:6444 serves it"
+    )
+    tenant = HIGH.misdirected(TENANTS, tenant="system", name="acme", cluster=cluster)
+    assert tenant is not None
+    assert 'partition "p0"' in tenant.message.split(";")[1]
+    nodes = LOW.misdirected(NODES, tenant="system", name=None, cluster=cluster)
+    assert nodes is not None
+    assert nodes.message.startswith(
+        'nodes are cluster-scoped and live in the partition that holds tenant "system" '
+        '(partition "p1" at https://127.0.0.1:6444);'
+    )
