@@ -13,8 +13,7 @@ Guarantees:
   indexes hold only keys. Callers must treat the objects they get as read-only.
 * `run` reports `started` once the first list is in the store.
 * A `transform` (e.g. `strip_managed_fields`) is applied to every object before it is
-  compared, cached or handed to handlers, so the cache holds only what is used. It must
-  be idempotent: an object already transformed may pass through it again.
+  compared, cached or handed to handlers, so the cache holds only what is used.
 
 Over a partitioned cluster (a `client.RoutedClient`), an informer runs one reflector per
 partition that holds its objects (`reflector.by_partition`), all feeding the one cache:
@@ -23,9 +22,9 @@ partition that holds its objects (`reflector.by_partition`), all feeding the one
   one partition adds, updates and deletes only objects that partition holds.
 * A partition whose server is down backs off on its own; the others go on, and handlers
   keep hearing of their changes. When it returns it resumes its watch where it stopped.
-* `has_synced` (and `run`'s `started`) once every partition has listed. `replace` is
-  called (for subclasses to hook) each time every partition's last list was made with
-  the selectors in force; a list of one partition alone goes into the cache unannounced.
+* `has_synced` (and `run`'s `started`) once every partition has listed with the
+  selectors in force; `listed` is called (for subclasses to hook) each time that holds
+  anew.
 
 `InformerFactory` hands out one shared informer per resource, tenant, namespace and
 selectors, so that components reading the same objects share one list and one watch.
@@ -432,6 +431,11 @@ class Informer:
         transform = self._transform
         self._merge_list([transform(obj) for obj in objects] if transform else objects)
         self._synced.set()
+        self.listed()
+
+    def listed(self) -> None:
+        """Called each time the cache holds a whole list made with the selectors in force
+        (in every partition): a hook for subclasses."""
 
     def apply(self, type_: str, obj: Obj) -> None:
         """One change: `ADDED`, `MODIFIED` or `DELETED`."""
@@ -447,23 +451,22 @@ class Informer:
         transform = self._transform
         listed = [transform(obj) for obj in objects] if transform else list(objects)
         keys = {self.key(obj) for obj in listed}
-        held = [
-            obj
-            for key, obj in self._items()
-            if key not in keys and key not in part.keys and self._owner(key) is not None
-        ]
-        for other in self._partitions:
-            if other is not part:
-                other.keys -= keys
+        held: builtins.list[Obj] = []
+        if len(self._partitions) > 1:
+            held = [
+                obj
+                for key, obj in self._items()
+                if key not in keys and key not in part.keys and self._owner(key) is not None
+            ]
+            for other in self._partitions:
+                if other is not part:
+                    other.keys -= keys
         part.keys = keys
-        whole = [*listed, *held]
+        self._merge_list([*listed, *held])
         current = self.selectors
         if all(other.reflector.listed_with == current for other in self._partitions):
-            if len(self._partitions) != 1:
-                resource_version = ""
-            self.replace(whole, resource_version=resource_version)
-        else:
-            self._merge_list(whole)
+            self._synced.set()
+            self.listed()
 
     def _apply_partition(self, part: _Partition, type_: str, obj: Obj) -> None:
         if self._transform is not None:

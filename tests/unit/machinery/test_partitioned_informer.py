@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -53,8 +53,7 @@ class Hooked(informer.Informer):
         super().__init__(lw)
         self.replaced: list[reflector.Selectors] = []
 
-    def replace(self, objects: Sequence[Obj], *, resource_version: str) -> None:
-        super().replace(objects, resource_version=resource_version)
+    def listed(self) -> None:
         self.replaced.append(self.selectors)
 
 

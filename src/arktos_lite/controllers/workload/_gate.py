@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 
 import trio
 
@@ -87,10 +87,9 @@ class RangeInformer(machinery.Informer):
         self._listed_with: machinery.Selectors | None = None
         self._listed = trio.Event()
 
-    def replace(self, objects: Sequence[dict[str, object]], *, resource_version: str) -> None:
-        super().replace(objects, resource_version=resource_version)
-        # A selector change cancels a list in progress, so whatever list reaches here was
-        # made with the selectors in force now.
+    def listed(self) -> None:
+        # Called once every partition's list in the cache was made with the selectors in
+        # force now.
         self._listed_with = self.selectors
         self._listed.set()
         self._listed = trio.Event()
