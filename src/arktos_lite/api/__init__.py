@@ -11,6 +11,7 @@ from arktos_lite.api import (
     _patch as patch,
     _resources as resources,
     _selectors as selectors,
+    _structural as structural,
     _timestamps as timestamps,
 )
 from arktos_lite.api._hashkey import MAX_HASH_KEY as MAX_HASH_KEY, hash_key as hash_key
@@ -24,5 +25,6 @@ __all__ = [
     "patch",
     "resources",
     "selectors",
+    "structural",
     "timestamps",
 ]
