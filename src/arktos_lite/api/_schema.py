@@ -24,8 +24,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-import importlib.resources
+import importlib.util
 import json
+import pathlib
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -96,7 +97,12 @@ def _deep_merge(base: Mapping[str, Any], addition: Mapping[str, Any]) -> dict[st
 
 @functools.cache
 def _upstream() -> Mapping[str, Any]:
-    text = importlib.resources.files(_PACKAGE).joinpath(_DEFINITIONS_FILE).read_text("utf-8")
+    # Found, not imported: the package's own validator would load jsonschema for nothing.
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"No module named {_PACKAGE!r}", name=_PACKAGE)
+    path = pathlib.Path(spec.submodule_search_locations[0], _DEFINITIONS_FILE)
+    text = path.read_text("utf-8")
     document = json.loads(text)
     defs: Mapping[str, Any] = document["$defs"]
     return defs

@@ -123,7 +123,11 @@ class Client:
         bucket = ratelimit.TokenBucket(qps=qps, burst=burst)
         backoff = retry.Backoff(base=backoff_base, cap=backoff_max)
         if transport is None:
-            verify: ssl.SSLContext | bool = tls.ssl_context(config) if config.tls else True
+            # A plain-http server never uses the context: a bare one (verifying, with no CA)
+            # spares loading the certifi bundle into every client's own context.
+            verify = (
+                tls.ssl_context(config) if config.tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            )
             transport = httpx.AsyncHTTPTransport(
                 verify=verify,
                 uds=config.unix_socket,
