@@ -14,7 +14,8 @@ sandboxes of one runtime. Guarantees:
   idempotent. Lists filter by id prefix, state and labels (every selector key equal).
 
 The JSON helpers (`write_json`, `read_json`, `remove`) are the ones the runtimes' own
-container records are written with.
+container records are written with; `refuse_second_attempt` is their shared CRI rule for
+a new container (one per sandbox, name and attempt).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from arktos_lite.runtime import _errors as errors
 from arktos_lite.runtime.cri import api_pb2 as cri
@@ -70,6 +71,30 @@ def new_id() -> str:
 def matches(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
     """Whether `labels` has every key of a CRI label selector, with its value."""
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+class ContainerRecord(Protocol):
+    """What a runtime's container record has that `refuse_second_attempt` reads."""
+
+    id: str
+    sandbox_id: str
+    config: cri.ContainerConfig
+
+
+def refuse_second_attempt(
+    containers: Iterable[ContainerRecord], sandbox_id: str, metadata: cri.ContainerMetadata
+) -> None:
+    """AlreadyExists if `containers` hold this sandbox's container of that name and attempt."""
+    for other in containers:
+        md = other.config.metadata
+        if (
+            other.sandbox_id == sandbox_id
+            and md.name == metadata.name
+            and md.attempt == metadata.attempt
+        ):
+            raise errors.AlreadyExists(
+                f"container {metadata.name} attempt {metadata.attempt} exists already as {other.id}"
+            )
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -169,6 +194,13 @@ class Sandboxes:
             sb = self._records.get(sandbox_id)
         if sb is None:
             raise errors.NotFound(f"pod sandbox {sandbox_id!r} not found")
+        return sb
+
+    def ready(self, sandbox_id: str) -> SandboxRecord:
+        """The sandbox, to create a container in: FailedPrecondition unless it is ready."""
+        sb = self.get(sandbox_id)
+        if not sb.ready:
+            raise errors.FailedPrecondition(f"pod sandbox {sandbox_id} is not ready")
         return sb
 
     def find(self, sandbox_id: str) -> SandboxRecord | None:

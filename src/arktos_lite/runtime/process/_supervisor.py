@@ -159,10 +159,6 @@ def _now() -> int:
     return time.time_ns()
 
 
-_new_id = sandboxes_.new_id
-_matches = sandboxes_.matches
-
-
 class _Monitor:
     """One thread per running container: converts its output to CRI logs, notices its end."""
 
@@ -372,19 +368,9 @@ class Supervisor:
                     f'executable {program!r} not found in $PATH "{env["PATH"]}"'
                 )
         with self._lock:
-            sb = self.sandboxes.get(sandbox_id)
-            if not sb.ready:
-                raise errors.FailedPrecondition(f"pod sandbox {sandbox_id} is not ready")
-            for other in self._containers.values():
-                if (
-                    other.sandbox_id == sandbox_id
-                    and other.config.metadata.name == md.name
-                    and other.config.metadata.attempt == md.attempt
-                ):
-                    raise errors.AlreadyExists(
-                        f"container {md.name} attempt {md.attempt} exists already as {other.id}"
-                    )
-            cid = _new_id()
+            sb = self.sandboxes.ready(sandbox_id)
+            sandboxes_.refuse_second_attempt(self._containers.values(), sandbox_id, md)
+            cid = sandboxes_.new_id()
             cdir = self._cdir(cid)
             cdir.mkdir(parents=True)
             if sb.config.log_directory and config.log_path:
@@ -843,7 +829,7 @@ class Supervisor:
                         continue
                     if filter.HasField("state") and filter.state.state != state:
                         continue
-                    if not _matches(rec.config.labels, filter.label_selector):
+                    if not sandboxes_.matches(rec.config.labels, filter.label_selector):
                         continue
                 out.append(
                     cri.Container(
@@ -1059,7 +1045,7 @@ class Supervisor:
                             not filter.pod_sandbox_id
                             or r.sandbox_id.startswith(filter.pod_sandbox_id)
                         )
-                        and _matches(r.config.labels, filter.label_selector)
+                        and sandboxes_.matches(r.config.labels, filter.label_selector)
                     )
                 )
             ]

@@ -310,18 +310,8 @@ class VmManager:
                 f"VM image {spec.image!r} is not in the VM runtime's store: pull or import it"
             )
         with self._lock:
-            sb = self.sandboxes.get(sandbox_id)
-            if not sb.ready:
-                raise errors.FailedPrecondition(f"pod sandbox {sandbox_id} is not ready")
-            for other in self._vms.values():
-                if (
-                    other.sandbox_id == sandbox_id
-                    and other.config.metadata.name == md.name
-                    and other.config.metadata.attempt == md.attempt
-                ):
-                    raise errors.AlreadyExists(
-                        f"container {md.name} attempt {md.attempt} exists already as {other.id}"
-                    )
+            sb = self.sandboxes.ready(sandbox_id)
+            sandboxes_.refuse_second_attempt(self._vms.values(), sandbox_id, md)
             for key in self._creating.values():
                 if key == (sandbox_id, md.name, md.attempt):
                     raise errors.AlreadyExists(
