@@ -59,10 +59,6 @@ class TenantRange:
         return (not self.start or tenant >= self.start) and (not self.end or tenant < self.end)
 
     @property
-    def unbounded(self) -> bool:
-        return not self.start and not self.end
-
-    @property
     def designated(self) -> bool:
         """Whether this range holds the system tenant and the cluster-scoped objects."""
         return SYSTEM_TENANT in self
@@ -92,16 +88,6 @@ class Partition:
             "rangeEnd": self.tenants.end,
             "isRangeEndValid": bool(self.tenants.end),
         }
-
-    def holds(self, resource: resources.Resource, *, tenant: str, name: str | None) -> bool:
-        """Whether this partition holds what a request for `resource` addresses.
-
-        `tenant` is the tenant the request resolved to (`all`: every tenant, of which this
-        partition holds its own share); `name` the object's name, if one is named. A
-        Tenant object is held where its name is; other cluster-scoped objects only by
-        the designated partition.
-        """
-        return self.misdirected(resource, tenant=tenant, name=name) is None
 
     def misdirected(
         self,
