@@ -272,7 +272,8 @@ def _is_newer(new: Obj, old: Obj) -> bool:
 
 
 class _Partition:
-    """The reflector of one partition and the keys of the cached objects it holds."""
+    """The reflector of one partition and the keys of the cached objects it holds (kept
+    only when there are several partitions)."""
 
     __slots__ = ("_informer", "keys", "name", "reflector")
 
@@ -450,9 +451,10 @@ class Informer:
     ) -> None:
         transform = self._transform
         listed = [transform(obj) for obj in objects] if transform else list(objects)
-        keys = {self.key(obj) for obj in listed}
         held: builtins.list[Obj] = []
+        # One server holds everything: no keys to track, nothing held elsewhere.
         if len(self._partitions) > 1:
+            keys = {self.key(obj) for obj in listed}
             held = [
                 obj
                 for key, obj in self._items()
@@ -461,7 +463,7 @@ class Informer:
             for other in self._partitions:
                 if other is not part:
                     other.keys -= keys
-        part.keys = keys
+            part.keys = keys
         self._merge_list([*listed, *held])
         current = self.selectors
         if all(other.reflector.listed_with == current for other in self._partitions):
@@ -471,6 +473,9 @@ class Informer:
     def _apply_partition(self, part: _Partition, type_: str, obj: Obj) -> None:
         if self._transform is not None:
             obj = self._transform(obj)
+        if len(self._partitions) == 1:
+            self._apply(type_, obj)
+            return
         key = self.key(obj)
         owner = self._owner(key)
         if type_ == "DELETED":
