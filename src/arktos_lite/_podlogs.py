@@ -18,9 +18,13 @@ import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib import parse
 
 from arktos_lite import client
+from arktos_lite.api import resources
+
+_FOUND_PODS = resources.Registry().get("", "v1", "pods")
+assert _FOUND_PODS is not None
+PODS: resources.Resource = _FOUND_PODS
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -71,12 +75,6 @@ class LogOptions:
         return query
 
 
-def log_path(pod: str, *, namespace: str, tenant: str | None) -> str:
-    quote = parse.quote
-    prefix = f"/api/v1/tenants/{quote(tenant, safe='')}" if tenant else "/api/v1"
-    return f"{prefix}/namespaces/{quote(namespace, safe='')}/pods/{quote(pod, safe='')}/log"
-
-
 async def write_log(
     api: client.Client,
     pod: str,
@@ -87,7 +85,7 @@ async def write_log(
     out: Callable[[bytes], object],
 ) -> None:
     """Write the pod's log to `out`, chunk by chunk (see the module docs)."""
-    path = log_path(pod, namespace=namespace, tenant=tenant)
+    path = api.path_of(PODS, tenant=tenant, namespace=namespace, name=pod, subresource="log")
     params = options.params()
     if not options.follow:
         text: Any = await api.request("GET", path, params=params)

@@ -797,6 +797,9 @@ def logs(
     except client.Unreachable as error:
         typer.echo(f"Unable to connect to the server: {error}", err=True)
         raise typer.Exit(1) from None
+    except ValueError as error:  # a name that cannot be part of a URL path
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except BrokenPipeError:
@@ -858,6 +861,9 @@ def get(
         raise typer.Exit(1) from None
     except client.Unreachable as error:
         typer.echo(f"Unable to connect to the server: {error}", err=True)
+        raise typer.Exit(1) from None
+    except ValueError as error:  # a name that cannot be part of a URL path
+        typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     if printed:
         typer.echo(printed)

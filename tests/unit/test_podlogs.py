@@ -51,15 +51,6 @@ def test_the_query_carries_only_what_was_asked() -> None:
     assert since == {"sinceTime": "2026-01-01T00:00:00Z"}
 
 
-def test_the_path_names_the_tenant_when_given() -> None:
-    assert podlogs.log_path("p", namespace="ns", tenant=None) == (
-        "/api/v1/namespaces/ns/pods/p/log"
-    )
-    assert podlogs.log_path("p", namespace="ns", tenant="t1") == (
-        "/api/v1/tenants/t1/namespaces/ns/pods/p/log"
-    )
-
-
 class _Stream(httpx.AsyncByteStream):
     """A body that arrives in parts, as a followed log does."""
 
@@ -74,6 +65,25 @@ class _Stream(httpx.AsyncByteStream):
 
 def _client(handler: httpx.MockTransport) -> client.Client:
     return client.Client(client.Config(server="http://server"), transport=handler, retries=1)
+
+
+async def test_the_path_names_the_tenant_when_given() -> None:
+    paths: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        return httpx.Response(200, text="", headers={"Content-Type": "text/plain"})
+
+    async with _client(httpx.MockTransport(answer)) as api:
+        for tenant in (None, "t1"):
+            await podlogs.write_log(
+                api, "p", namespace="ns", tenant=tenant, options=podlogs.LogOptions(),
+                out=lambda _chunk: None,
+            )  # fmt: skip
+    assert paths == [
+        "/api/v1/namespaces/ns/pods/p/log",
+        "/api/v1/tenants/t1/namespaces/ns/pods/p/log",
+    ]
 
 
 async def test_a_whole_log_is_written_once() -> None:
