@@ -827,9 +827,25 @@ class _Stream:
                     watch._next = response.header.revision + 1
                 watch._ready.set()
             if response.events:
-                events = [watch._store._event(event) for event in response.events]
-                watch._next = events[-1].revision + 1
-                watch._subscription._offer(events)
+                events = []
+                for raw in response.events:
+                    event = watch._store._event(raw)
+                    if event.prev_kv is None and (
+                        event.type is _types.EventType.DELETE or event.kv.version > 1
+                    ):
+                        # etcd leaves out a previous value it can no longer read: the
+                        # history this watch still needed was compacted under it.
+                        self.error = _errors.Compacted(
+                            requested=event.revision, compact_revision=event.revision
+                        )
+                        break
+                    events.append(event)
+                if events:
+                    watch._next = events[-1].revision + 1
+                    watch._subscription._offer(events)
+                if self.error is not None:
+                    self._call.cancel()
+                    return
                 if watch._subscription._error is not None:
                     self.overflowed = True
                     self._call.cancel()
