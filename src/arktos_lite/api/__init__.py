@@ -5,6 +5,7 @@ Pure functions and values; no I/O. Every other layer may import it.
 """
 
 from arktos_lite.api import (
+    _customresources as customresources,
     _errors as errors,
     _managed as managed,
     _partitions as partitions,
@@ -18,6 +19,7 @@ from arktos_lite.api._hashkey import MAX_HASH_KEY as MAX_HASH_KEY, hash_key as h
 
 __all__ = [
     "MAX_HASH_KEY",
+    "customresources",
     "errors",
     "hash_key",
     "managed",

@@ -5,14 +5,21 @@ One table, read by the API server (routing, discovery, OpenAPI, tables) and by c
 tenant. Storage keys follow Arktos too:
 `/registry/{plural}/{tenant}/{namespace}/{name}` for namespaced objects,
 `/registry/{plural}/{tenant}/{name}` for tenant-scoped ones, `/registry/{plural}/{name}`
-for cluster-scoped ones.
+for cluster-scoped ones. Custom resources (served from CustomResourceDefinitions, see
+`_customresources`) keep their group in the key, as in Kubernetes:
+`/registry/{group}/{plural}/{tenant}/...`; a CRD's group always has a dot and no
+built-in plural has one, so the two never meet.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from arktos_lite.api._customresources import CustomKind
 
 SYSTEM_TENANT = "system"
 ALL_TENANTS = "all"
@@ -44,6 +51,8 @@ class Resource:
     # Hidden from tenant users in discovery (Arktos: nodes, tenants).
     system_only: bool = False
     verbs: tuple[str, ...] = ALL_VERBS
+    # What a CustomResourceDefinition says of a custom resource; None for built-ins.
+    custom: CustomKind | None = None
 
     @property
     def singular(self) -> str:
@@ -55,7 +64,7 @@ class Resource:
 
     @property
     def list_kind(self) -> str:
-        return self.kind + "List"
+        return self.custom.list_kind if self.custom is not None else self.kind + "List"
 
     @property
     def namespaced(self) -> bool:
@@ -76,6 +85,8 @@ class Resource:
         Leave out the tenant (or the namespace) for every tenant (every namespace).
         """
         parts = ["", "registry", self.plural]
+        if self.custom is not None:
+            parts[2:2] = [self.group]
         if self.scope is not Scope.CLUSTER and tenant is not None:
             parts.append(tenant)
             if self.scope is Scope.NAMESPACE and namespace is not None:
@@ -224,6 +235,14 @@ RESOURCES: tuple[Resource, ...] = (
         categories=("all",),
         subresources=frozenset({"status", "scale"}),
     ),
+    Resource(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        _NS,
+        field_labels=frozenset({"addressType"}),
+    ),
     Resource("coordination.k8s.io", "v1", "Lease", "leases", _NS),
     # RBAC objects are stored and served; Arktos keeps cluster roles and their bindings
     # per tenant. Authorization itself is by tenant (see the API server's authentication).
@@ -237,13 +256,25 @@ RESOURCES: tuple[Resource, ...] = (
         "clusterrolebindings",
         Scope.TENANT,
     ),
+    # Arktos: every tenant defines its own; the system tenant's may be shared with all.
+    Resource(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        Scope.TENANT,
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+        subresources=frozenset({"status"}),
+    ),
 )
 
 
 class Registry:
     """Look-ups over a set of resources: by URL names, by kind, by group."""
 
-    def __init__(self, resources: tuple[Resource, ...] = RESOURCES) -> None:
+    def __init__(self, resources: Iterable[Resource] = RESOURCES) -> None:
+        resources = tuple(resources)
         self._resources = resources
         self._by_path = {(r.group, r.version, r.plural): r for r in resources}
         self._by_kind = {(r.group, r.kind): r for r in resources}

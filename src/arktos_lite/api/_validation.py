@@ -630,7 +630,16 @@ def _unique(found: list[errors.FieldError]) -> list[errors.FieldError]:
 NameRule = Callable[[str], list[str]]
 
 _ANNOTATIONS_LIMIT = 256 * 1024
-_STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion", "arktos"})
+# Kubernetes' own, Arktos's tenant finalizer, and the one CRDs hold for their objects.
+_STANDARD_FINALIZERS = frozenset(
+    {
+        "kubernetes",
+        "orphan",
+        "foregroundDeletion",
+        "arktos",
+        "customresourcecleanup.apiextensions.k8s.io",
+    }
+)
 _BANNED_OWNERS = frozenset({("v1", "Event")})
 _IMMUTABLE_META = (
     "name",
@@ -2212,6 +2221,26 @@ _KINDS: dict[tuple[str, str], _Kind] = {
     ),
 }
 _REGISTRY = resources.Registry()
+
+
+def validate_metadata(
+    obj: Mapping[str, Any], old: Mapping[str, Any] | None, *, scope: resources.Scope
+) -> list[errors.FieldError]:
+    """The metadata problems of an object of a kind this module does not know.
+
+    Custom objects: names are DNS subdomains, as kube-apiserver checks them.
+    """
+    c = _Checker()
+    _check_metadata(
+        c,
+        obj,
+        name_rule=dns1123_subdomain_problems,
+        namespaced=scope is resources.Scope.NAMESPACE,
+        tenanted=scope is not resources.Scope.CLUSTER,
+    )
+    if old is not None:
+        _check_metadata_update(c, obj, old)
+    return _unique(c.found)
 
 
 def validate(

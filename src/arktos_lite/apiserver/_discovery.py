@@ -1,11 +1,14 @@
 """Discovery documents: `/api`, `/apis`, the resource list of each group version, `/version`.
 
 Tenant users do not see the cluster's own resources (nodes, tenants, controller
-instances), as in Arktos.
+instances), as in Arktos. Custom resources are described from the registry given (a
+tenant's): their groups follow the built-in ones, by name, and list their versions in
+Kubernetes' version priority order, the first being the preferred version.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import arktos_lite
@@ -50,13 +53,39 @@ _UNSTORED: dict[tuple[str, str], list[Obj]] = {
 _SERVED: tuple[resources.Resource, ...] = (partitions.DATA_PARTITION_CONFIGS,)
 
 
+_KUBE_VERSION = re.compile(r"v(\d+)(?:(alpha|beta)(\d+))?")
+_STABILITY = {"alpha": 0, "beta": 1, None: 2}
+
+
+def version_priority(version: str) -> tuple[int, int, int, int, str]:
+    """A sort key putting versions in Kubernetes' priority order, highest first.
+
+    apimachinery's `CompareKubeAwareVersionStrings`: GA before beta before alpha, then
+    the higher major, then the higher minor (`v2`, `v1`, `v2beta1`, `v1beta2`,
+    `v1alpha1`); versions not of that form come last, in alphabetical order.
+    """
+    match = _KUBE_VERSION.fullmatch(version)
+    if match is None:
+        return (1, 0, 0, 0, version)
+    major, stability, minor = match.groups()
+    return (0, -_STABILITY[stability], -int(major), -int(minor or 0), "")
+
+
 def _groups(registry: resources.Registry) -> dict[str, list[str]]:
+    """Group -> versions, preferred first: built-in groups in their order, then the groups
+    of custom resources by name (kube-aggregator's order for equal group priorities), their
+    versions in Kubernetes' version priority order."""
     groups = registry.groups()
     for group, version in (*_UNSTORED, *((r.group, r.version) for r in _SERVED)):
         versions = groups.setdefault(group, [])
         if version not in versions:
             versions.append(version)
-    return groups
+    custom = {r.group for r in registry if r.custom is not None}
+    custom -= {r.group for r in registry if r.custom is None}
+    ordered = {name: versions for name, versions in groups.items() if name not in custom}
+    for name in sorted(custom):
+        ordered[name] = sorted(groups[name], key=version_priority)
+    return ordered
 
 
 def version_info() -> Obj:

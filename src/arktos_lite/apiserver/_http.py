@@ -1,7 +1,8 @@
 """The HTTP face of the API server: a QuartTrio app speaking the Kubernetes REST API.
 
 Every request is authenticated (bearer token or client certificate) and bound to the
-caller's tenant; a tenant user reaches only its own tenant. Errors, whatever raised
+caller's tenant; a tenant user reaches only its own tenant, and is served the resources
+its tenant has (the built-ins and its custom resources). Errors, whatever raised
 them, leave as `Status` objects from one place (`_error_response`). Reads send the
 watch cache's stored JSON as it is. Watches stream newline-delimited JSON events straight
 from the watch cache's log, each event encoded once for all watchers.
@@ -33,6 +34,7 @@ from arktos_lite.api import (
 )
 from arktos_lite.apiserver import (
     _authn as authn,
+    _crds as crds,
     _discovery as discovery,
     _openapi as openapi,
     _paths as paths,
@@ -84,6 +86,7 @@ class Api:
         self.limits = limits or Limits()
         self.server_address = server_address
         self.openapi = openapi.Documents(self.registry)
+        self.crds = crds.CustomResources(builtins=self.registry, cache=watch_cache, api=rest_api)
         self.ready: Callable[[], bool] = lambda: True
         # On a partition without cluster-scoped objects: the designated partition's server,
         # for the Nodes that pods' log and exec go through (set while the server runs).
@@ -135,13 +138,20 @@ def create_app(api: Api) -> QuartTrio:
 
     @app.get("/apis")
     async def _apis() -> quart.Response:
-        await _user(api)
-        return _json(discovery.api_group_list(api.registry))
+        user = await _user(api)
+        return _json(discovery.api_group_list(api.crds.registry_for(user.tenant)))
 
     @app.get("/apis/<group>")
     async def _api_group(group: str) -> quart.Response:
-        await _user(api)
-        document = discovery.api_group(api.registry, group)
+        user = await _user(api)
+
+        def find() -> Obj | None:
+            return discovery.api_group(api.crds.registry_for(user.tenant), group)
+
+        document = find()
+        if document is None and "." in group:
+            await api.crds.caught_up()  # a CRD written just now
+            document = find()
         if document is None:
             raise _not_found()
         return _json(document)
@@ -150,22 +160,35 @@ def create_app(api: Api) -> QuartTrio:
     @app.get("/apis/<group>/<version>")
     async def _resource_list(version: str, group: str = "") -> quart.Response:
         user = await _user(api)
-        document = discovery.resource_list(
-            api.registry, group, version, system_user=_is_system(user)
-        )
+
+        def find() -> Obj | None:
+            registry = api.crds.registry_for(user.tenant)
+            return discovery.resource_list(registry, group, version, system_user=_is_system(user))
+
+        document = find()
+        if document is None and "." in group:
+            await api.crds.caught_up()
+            document = find()
         if document is None:
             raise _not_found()
         return _json(document)
 
+    def openapi_of(user: authn.User) -> openapi.View:
+        """The OpenAPI documents of what `user`'s tenant is served."""
+        return api.openapi.for_registry(api.crds.registry_for(user.tenant))
+
     @app.get("/openapi/v3")
     async def _openapi_index() -> quart.Response:
-        await _user(api)
-        return _openapi_response(api.openapi.index())
+        user = await _user(api)
+        return _openapi_response(openapi_of(user).index())
 
     @app.get("/openapi/v3/<path:group_version>")
     async def _openapi_document(group_version: str) -> quart.Response:
-        await _user(api)
-        document = api.openapi.group_version(group_version)
+        user = await _user(api)
+        document = openapi_of(user).group_version(group_version)
+        if document is None and "." in group_version:
+            await api.crds.caught_up()
+            document = openapi_of(user).group_version(group_version)
         if document is None:
             raise _not_found()
         return _openapi_response(document)
@@ -176,7 +199,17 @@ def create_app(api: Api) -> QuartTrio:
     @app.route("/apis/<group>/<version>/<path:rest_path>", methods=methods)
     async def _resource(version: str, rest_path: str, group: str = "") -> quart.Response:
         user = await _user(api)
-        target = paths.parse(api.registry, group=group, version=version, rest=rest_path)
+
+        def registry_for(tenant: str | None) -> resources.Registry:
+            return api.crds.registry_for(tenant or user.tenant)
+
+        try:
+            target = paths.parse(registry_for, group=group, version=version, rest=rest_path)
+        except errors.NotFound:
+            if "." not in group:
+                raise
+            await api.crds.caught_up()  # a CRD written just now
+            target = paths.parse(registry_for, group=group, version=version, rest=rest_path)
         return await _Request(api, user, target).dispatch()
 
     return app
@@ -254,6 +287,10 @@ class _Request:
             return self._stored(await self._read())
         if method == "POST" and target.collection:
             self._authorize("create")
+            if self.api.crds.terminating(self.resource):
+                raise errors.MethodNotAllowed(
+                    "create not allowed while custom resource definition is terminating"
+                )
             return await self._create()
         if method == "POST" and sub == "binding":
             self._authorize("create")
@@ -359,6 +396,8 @@ class _Request:
             "apiVersion": self.resource.api_version,
             "metadata": metadata,
         }
+        if _converts(self.resource):
+            items = [_converted(self.resource, stored) for stored in items]
         if _wants_yaml():
             return _encode({**head, "items": [stored.object() for stored in items]})
         # `orjson.dumps` of the whole list, without decoding and encoding every item.
@@ -463,6 +502,12 @@ class _Request:
             )
         if content_type == "application/apply-patch+yaml":
             return await self._apply()
+        if content_type == fields.Body.STRATEGIC_MERGE_PATCH and self.resource.custom is not None:
+            accepted = [t for t in PATCH_TYPES if t != content_type]
+            raise errors.UnsupportedMediaType(
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(accepted)}"
+            )
         manager = self._manager("PatchOptions")
         patch = await self._body()
         self._check_fields(patch, fields.Body(content_type))
@@ -601,7 +646,11 @@ class _Request:
         )
 
     async def _scale(self) -> Obj:
-        return _scale_of(await self._get())
+        return self._scale_of(await self._get())
+
+    def _scale_of(self, obj: Obj) -> Obj:
+        custom = self.resource.custom
+        return _scale_of(obj) if custom is None else custom.scale_of(obj)
 
     async def _put_scale(self) -> Obj:
         manager = self._manager("UpdateOptions")
@@ -648,7 +697,12 @@ class _Request:
                 ],
                 group="autoscaling",
             )
-        patch: Obj = {"spec": {"replicas": replicas}}
+        custom = self.resource.custom
+        patch: Obj = (
+            {"spec": {"replicas": replicas}}
+            if custom is None
+            else custom.with_replicas({}, replicas)
+        )
         rv = (scale.get("metadata") or {}).get("resourceVersion")
         if rv:
             patch["metadata"] = {"resourceVersion": rv}
@@ -657,8 +711,8 @@ class _Request:
             config = {
                 "apiVersion": resource.api_version,
                 "kind": resource.kind,
+                **patch,
                 "metadata": {"name": self.target.name, **patch.get("metadata", {})},
-                "spec": patch["spec"],
             }
             updated, _created = await self.api.rest.apply(
                 resource,
@@ -670,7 +724,7 @@ class _Request:
                 subresource="scale",
                 dry_run=self._dry_run(),
             )
-            return _scale_of(updated)
+            return self._scale_of(updated)
         updated = await self.api.rest.patch(
             self.resource,
             self.where,
@@ -681,7 +735,7 @@ class _Request:
             dry_run=self._dry_run(),
             manager=manager,
         )
-        return _scale_of(updated)
+        return self._scale_of(updated)
 
     # Encoding
 
@@ -699,20 +753,28 @@ class _Request:
         if mode == "Ignore":
             return
         resource = self.resource
-        unknown = fields.check(
-            resource.group, resource.version, resource.kind, body, body=body_type
-        )
+        if resource.custom is None:
+            unknown = fields.check(
+                resource.group, resource.version, resource.kind, body, body=body_type
+            )
+        else:
+            paths_found = resource.custom.unknown_fields(body, body_type=body_type)
+            unknown = fields.Unknown(
+                resource.group, resource.version, resource.kind, body_type, tuple(paths_found)
+            )
         if unknown and mode == "Strict":
             raise errors.BadRequest(unknown.error_message())
         self.warnings.extend(unknown.warnings())
 
     def _stored(self, stored: rest.Stored) -> quart.Response:
         """A read's answer: the stored JSON as it is, unless another form was asked for."""
-        if _wants_table() or _wants_yaml():
+        if _wants_table() or _wants_yaml() or _converts(self.resource):
             return self._object(stored.object())
         return quart.Response(stored.json, content_type=JSON)
 
     def _object(self, obj: Obj, *, status: int = 200) -> quart.Response:
+        if _converts(self.resource):
+            obj["apiVersion"] = self.resource.api_version
         if _wants_table():
             return _json(
                 tables.table(
@@ -724,6 +786,21 @@ class _Request:
                 status=status,
             )
         return _encode(obj, status=status)
+
+
+def _converts(resource: resources.Resource) -> bool:
+    """Whether objects of `resource` are stored in another version than it serves.
+
+    Custom resources convert with the `None` strategy: only `apiVersion` changes.
+    """
+    custom = resource.custom
+    return custom is not None and custom.storage_version != resource.version
+
+
+def _converted(resource: resources.Resource, stored: rest.Stored) -> rest.Stored:
+    obj = stored.object()
+    obj["apiVersion"] = resource.api_version
+    return rest.Stored(stored.key, stored.revision, orjson.dumps(obj))
 
 
 def _scale_of(obj: Obj) -> Obj:
@@ -791,7 +868,7 @@ class _WatchStream:
         self.include_object = include_object
         self._first_table = True
         # Every change as it is: the event lines other such watchers share.
-        self._plain = matcher.everything and not table
+        self._plain = matcher.everything and not table and not _converts(resource)
         # The revision of the last change seen, and of the last bookmark sent.
         self._progress = 0
         self._bookmarked = 0
@@ -823,7 +900,7 @@ class _WatchStream:
             self._progress = self._bookmarked = after
             prefix = api.rest._prefix(self.resource, self.where)
             try:
-                async with api.watch_cache.watch(self.resource, prefix=prefix, after=after) as feed:
+                async with api.watch_cache.watch(prefix=prefix, after=after) as feed:
                     while chunk := await self._next_chunk(feed):
                         yield chunk
             except storage.Compacted as error:
@@ -868,6 +945,8 @@ class _WatchStream:
         if event is None:
             return
         kind, stored = event
+        if _converts(self.resource):
+            stored = _converted(self.resource, stored)
         if not self.table:
             parts.append(watching.line(kind, stored))
             return

@@ -11,9 +11,17 @@ operations reach, converted from `_schema.definitions()` to OpenAPI's dialect as
 kube-openapi writes it (`$ref` to `#/components/schemas/...`, wrapped in `allOf` when it
 has siblings; `type` without `"null"`; int-or-string and quantities as strings).
 
+Custom resources (a tenant's registry, with its CustomResourceDefinitions) get documents of
+their own group versions, as apiextensions-apiserver publishes them: the kind's schema is
+its version's structural schema with `apiVersion`, `kind` and `metadata` (ObjectMeta)
+added, named after the reversed group (`com.example.stable.v1.CronTab`), with its list
+kind; the scale subresource takes and returns `autoscaling/v1` Scale.
+
 kubectl reads these for `create`/`apply` (field validation, strategic merge patches) and
-`explain`. Nothing is built at import or startup: the documents are built once, on first
-request, then served from memory. A document's hash (upper-case hex SHA-512 of its bytes,
+`explain`. Nothing is built at import or startup: the built-in documents are built once,
+on first request, then served from memory and shared by every registry; a registry's
+custom documents are built on its first request and kept while that registry object
+lives (`Documents.for_registry`). A document's hash (upper-case hex SHA-512 of its bytes,
 as kube-apiserver's) is its ETag; at the hashed URL it may be cached forever, and a stale
 hash is redirected to the current one.
 
@@ -27,6 +35,7 @@ import dataclasses
 import datetime
 import email.utils
 import hashlib
+import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -361,14 +370,36 @@ def _root_path(group: str, version: str) -> str:
     return f"/apis/{group}/{version}" if group else f"/api/{version}"
 
 
+def _operation_word(text: str, *, capitalize: bool) -> str:
+    """apiserver's `ToValidOperationID`: letters, `_` and digits; a dropped character
+    capitalizes the next letter (`cert-manager.io` -> `CertManagerIo`)."""
+    word: list[str] = []
+    upper = capitalize
+    for index, char in enumerate(text):
+        if char.isalpha() or char == "_" or (index and char.isdigit()):
+            word.append(char.upper() if upper else char)
+            upper = False
+        else:
+            upper = True
+    return "".join(word)
+
+
+def _group_name(group: str) -> str:
+    return group.removesuffix(".k8s.io") if group else "core"
+
+
 def _group_word(group: str, version: str) -> str:
-    name = group.split(".")[0] if group else "core"
-    return name[:1].upper() + name[1:] + version[:1].upper() + version[1:]
+    """`CoreV1`, `RbacAuthorizationV1`, `StableExampleComV1`: operation id infix."""
+    name = _group_name(group)
+    return _operation_word(name, capitalize=True) + _operation_word(version, capitalize=True)
 
 
 def _tag(group: str, version: str) -> str:
-    name = group.split(".")[0] if group else "core"
-    return f"{name}_{version}"
+    """`core_v1`, `rbacAuthorization_v1`, `stableExampleCom_v1`."""
+    name = _group_name(group)
+    return (
+        _operation_word(name, capitalize=False) + "_" + _operation_word(version, capitalize=False)
+    )
 
 
 def _article(kind: str) -> str:
@@ -389,14 +420,19 @@ def _subresource(resource: resources.Resource, sub: str, word: str) -> list[_Ope
     return [(verbs[v], gvk, sub_word) for v in _SUBRESOURCE_VERBS.get(sub, ("get",))]
 
 
+_CustomNames = Mapping[tuple[str, str, str], tuple[str, str]]
+"""Group, version and kind of a custom resource -> its definition's and its list's names."""
+
+
 class _PathBuilder:
     """The `paths` of one group version."""
 
-    def __init__(self, group: str, version: str) -> None:
+    def __init__(self, group: str, version: str, *, custom: _CustomNames | None = None) -> None:
         self.group = group
         self.version = version
         self.root = _root_path(group, version)
         self.paths: dict[str, Obj] = {}
+        self.custom: _CustomNames = custom or {}
 
     def add_resource(self, resource: resources.Resource) -> None:
         verbs = set(resource.verbs)
@@ -444,7 +480,7 @@ class _PathBuilder:
 
     def _operation(self, verb: _Verb, gvk: Obj, word: str) -> Obj:
         kind = gvk["kind"]
-        returned = _returned(verb, gvk)
+        returned = _returned(verb, gvk, self.custom)
         media = (
             (f"{_JSON};stream=watch", _JSON, _YAML) if verb.returns == "event" else (_JSON, _YAML)
         )
@@ -461,7 +497,7 @@ class _PathBuilder:
         }
         if verb.parameters:
             operation["parameters"] = [_PARAMETERS[p] for p in verb.parameters]
-        body = _request_body(verb, gvk)
+        body = _request_body(verb, gvk, self.custom)
         if body is not None:
             operation["requestBody"] = body
         operation["responses"] = responses
@@ -473,26 +509,31 @@ class _PathBuilder:
 _STATUS_WORDS: Final = {"200": "OK", "201": "Created", "202": "Accepted"}
 
 
-def _definition(gvk: Mapping[str, str], *, suffix: str = "") -> str:
+def _definition(gvk: Mapping[str, str], custom: _CustomNames, *, of_list: bool = False) -> str:
+    key = (gvk["group"], gvk["version"], gvk["kind"])
+    if key in custom:
+        return custom[key][1 if of_list else 0]
+    suffix = "List" if of_list else ""
     name = schema.definition_for(gvk["group"], gvk["version"], gvk["kind"] + suffix)
     if name is None:
         raise LookupError(f"no schema for {gvk['kind']}{suffix} in {gvk['group']}/{gvk['version']}")
     return name
 
 
-def _returned(verb: _Verb, gvk: Mapping[str, str]) -> str:
+def _returned(verb: _Verb, gvk: Mapping[str, str], custom: _CustomNames) -> str:
     if verb.returns == "list":
-        return _definition(gvk, suffix="List")
+        return _definition(gvk, custom, of_list=True)
     if verb.returns == "status":
         return _STATUS
     if verb.returns == "event":
         return _WATCH_EVENT
-    return _definition(gvk)
+    return _definition(gvk, custom)
 
 
-def _request_body(verb: _Verb, gvk: Mapping[str, str]) -> Obj | None:
+def _request_body(verb: _Verb, gvk: Mapping[str, str], custom: _CustomNames) -> Obj | None:
     if verb.body == "object":
-        return {"content": {"*/*": {"schema": _ref(_definition(gvk))}}, "required": True}
+        body = _ref(_definition(gvk, custom))
+        return {"content": {"*/*": {"schema": body}}, "required": True}
     if verb.body == "patch":
         return {
             "content": {media: {"schema": _ref(_PATCH)} for media in _PATCH_TYPES},
@@ -573,20 +614,154 @@ def _references(value: Any, found: set[str]) -> None:
             _references(item, found)
 
 
-class _Components:
-    """Converted definitions, each with the names it refers to; converted on first use."""
+# --- Custom kinds' schemas, as apiextensions-apiserver publishes them ------------------------
 
-    def __init__(self) -> None:
+_OBJECT_META: Final = _META + "ObjectMeta"
+_LIST_META: Final = _META + "ListMeta"
+_API_VERSION_WORDS: Final = (
+    "APIVersion defines the versioned schema of this representation of an object. Servers "
+    "should convert recognized schemas to the latest internal value, and may reject "
+    "unrecognized values. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"
+)
+_KIND_WORDS: Final = (
+    "Kind is a string value representing the REST resource this object represents. Servers "
+    "may infer this from the endpoint the client submits requests to. Cannot be updated. In "
+    "CamelCase. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md"
+    "#types-kinds"
+)
+_EMBEDDED_API_VERSION_WORDS: Final = "apiVersion" + _API_VERSION_WORDS.removeprefix("APIVersion")
+_EMBEDDED_KIND_WORDS: Final = (
+    "kind is a string value representing the type of this object. Servers may infer this "
+    "from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More "
+    "info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md"
+    "#types-kinds"
+)
+_OBJECT_META_WORDS: Final = (
+    "Standard object's metadata. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
+)
+_LIST_META_WORDS: Final = (
+    "Standard list metadata. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md"
+    "#types-kinds"
+)
+
+
+def custom_definition_name(group: str, version: str, kind: str) -> str:
+    """`com.example.stable.v1.CronTab`: the group reversed, as kube-apiserver names it."""
+    return ".".join([*reversed(group.split(".")), version, kind])
+
+
+def _described_ref(name: str, description: str) -> Obj:
+    return {"allOf": [_ref(name)], "description": description}
+
+
+def _type_meta(api_version_words: str, kind_words: str) -> Obj:
+    return {
+        "apiVersion": {"description": api_version_words, "type": "string"},
+        "kind": {"description": kind_words, "type": "string"},
+    }
+
+
+def _add_embedded(node: Obj) -> None:
+    """`x-kubernetes-embedded-resource` objects get apiVersion, kind and metadata."""
+    children = node.get("properties")
+    if isinstance(children, dict):
+        for child in children.values():
+            if isinstance(child, dict):
+                _add_embedded(child)
+    for key in ("items", "additionalProperties"):
+        child = node.get(key)
+        if isinstance(child, dict):
+            _add_embedded(child)
+    if node.get("x-kubernetes-embedded-resource") is True:
+        properties = node.setdefault("properties", {})
+        properties.update(_type_meta(_EMBEDDED_API_VERSION_WORDS, _EMBEDDED_KIND_WORDS))
+        properties["metadata"] = _described_ref(_OBJECT_META, _OBJECT_META_WORDS)
+        required = list(node.get("required", ()))
+        node["required"] = required + [f for f in ("kind", "apiVersion") if f not in required]
+
+
+def custom_schema(resource: resources.Resource) -> Obj:
+    """A custom kind's component schema: its version's structural schema with apiVersion,
+    kind and metadata (a reference to ObjectMeta) as Kubernetes adds them."""
+    if resource.custom is None:
+        raise ValueError(f"{resource.qualified} is not a custom resource")
+    converted = convert_schema(resource.custom.schema.schema)
+    converted.setdefault("type", "object")
+    _add_embedded(converted)
+    properties = converted.get("properties")
+    converted["properties"] = {
+        **_type_meta(_API_VERSION_WORDS, _KIND_WORDS),
+        "metadata": _described_ref(_OBJECT_META, _OBJECT_META_WORDS),
+        **{
+            name: value
+            for name, value in (properties if isinstance(properties, dict) else {}).items()
+            if name not in ("apiVersion", "kind", "metadata")
+        },
+    }
+    converted["x-kubernetes-group-version-kind"] = [
+        {"group": resource.group, "kind": resource.kind, "version": resource.version}
+    ]
+    return converted
+
+
+def custom_list_schema(resource: resources.Resource, *, item: str) -> Obj:
+    """The list kind of a custom kind whose schema is called `item`."""
+    return {
+        "description": f"{resource.list_kind} is a list of {resource.kind}",
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            **_type_meta(_API_VERSION_WORDS, _KIND_WORDS),
+            "items": {
+                "description": f"List of {resource.plural}. More info: "
+                "https://git.k8s.io/community/contributors/devel/sig-architecture/"
+                "api-conventions.md",
+                "type": "array",
+                "items": _ref(item),
+            },
+            "metadata": _described_ref(_LIST_META, _LIST_META_WORDS),
+        },
+        "x-kubernetes-group-version-kind": [
+            {"group": resource.group, "kind": resource.list_kind, "version": resource.version}
+        ],
+    }
+
+
+def _with_references(converted: Obj) -> tuple[Obj, frozenset[str]]:
+    refs: set[str] = set()
+    _references(converted, refs)
+    return converted, frozenset(refs)
+
+
+class _Components:
+    """Converted definitions, each with the names it refers to; converted on first use.
+
+    `extra` holds definitions already converted (custom kinds') and looked up first;
+    `base` is another instance whose conversions are shared.
+    """
+
+    def __init__(
+        self, *, base: _Components | None = None, extra: Mapping[str, Obj] | None = None
+    ) -> None:
         self._definitions = schema.definitions()
-        self._converted: dict[str, tuple[Obj, frozenset[str]]] = {}
+        self._base = base
+        self._converted: dict[str, tuple[Obj, frozenset[str]]] = {
+            name: _with_references(value) for name, value in (extra or {}).items()
+        }
 
     def _get(self, name: str) -> tuple[Obj, frozenset[str]]:
         entry = self._converted.get(name)
-        if entry is None:
-            converted = _convert_definition(name, self._definitions[name])
-            refs: set[str] = set()
-            _references(converted, refs)
-            entry = self._converted[name] = (converted, frozenset(refs))
+        if entry is not None:
+            return entry
+        if self._base is not None:
+            return self._base._get(name)
+        entry = self._converted[name] = _with_references(
+            _convert_definition(name, self._definitions[name])
+        )
         return entry
 
     def closure(self, roots: set[str]) -> dict[str, Obj]:
@@ -625,12 +800,37 @@ def group_version_path(group: str, version: str) -> str:
 
 
 def build_document(registry: resources.Registry, group: str, version: str) -> Obj:
-    """The OpenAPI v3 document of one group version of `registry`."""
-    return _build(registry, group, version, _Components())
+    """The OpenAPI v3 document of one group version of `registry`, custom kinds included."""
+    return _build_with_custom(registry, group, version, _Components())
 
 
-def _build(registry: resources.Registry, group: str, version: str, components: _Components) -> Obj:
-    paths = _PathBuilder(group, version)
+def _build_with_custom(
+    registry: resources.Registry, group: str, version: str, components: _Components
+) -> Obj:
+    names: dict[tuple[str, str, str], tuple[str, str]] = {}
+    definitions: dict[str, Obj] = {}
+    for resource in registry.in_group_version(group, version):
+        if resource.custom is None:
+            continue
+        name = custom_definition_name(resource.group, resource.version, resource.kind)
+        list_name = custom_definition_name(resource.group, resource.version, resource.list_kind)
+        names[resource.group, resource.version, resource.kind] = (name, list_name)
+        definitions[name] = custom_schema(resource)
+        definitions[list_name] = custom_list_schema(resource, item=name)
+    if definitions:
+        components = _Components(base=components, extra=definitions)
+    return _build(registry, group, version, components, custom=names)
+
+
+def _build(
+    registry: resources.Registry,
+    group: str,
+    version: str,
+    components: _Components,
+    *,
+    custom: _CustomNames | None = None,
+) -> Obj:
+    paths = _PathBuilder(group, version, custom=custom)
     served = partitions.DATA_PARTITION_CONFIGS
     extra = [served] if (served.group, served.version) == (group, version) else []
     for resource in [*registry.in_group_version(group, version), *extra]:
@@ -656,45 +856,103 @@ def _build(registry: resources.Registry, group: str, version: str, components: _
     }
 
 
-class Documents:
-    """The OpenAPI v3 index and group-version documents of a registry, built on first use."""
+class View:
+    """The OpenAPI v3 index and group-version documents one registry serves."""
 
-    def __init__(self, registry: resources.Registry) -> None:
-        self._registry = registry
-        self._built: tuple[Document, dict[str, Document]] | None = None
+    def __init__(self, index: Document, documents: Mapping[str, Document]) -> None:
+        self._index = index
+        self._documents = dict(documents)
 
-    def _documents(self) -> tuple[Document, dict[str, Document]]:
-        # Building takes some tens of milliseconds, once; not worth a thread.
-        if self._built is None:
-            self._built = self._build()
-        return self._built
-
-    def _build(self) -> tuple[Document, dict[str, Document]]:
-        components = _Components()
-        documents: dict[str, Document] = {}
-        for group, versions in self._registry.groups().items():
-            for version in versions:
-                value = _build(self._registry, group, version, components)
-                documents[group_version_path(group, version)] = Document.of(value)
+    @classmethod
+    def of(cls, documents: Mapping[str, Document]) -> View:
         index = {
             "paths": {
                 path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={document.hash}"}
                 for path, document in documents.items()
             }
         }
-        return Document.of(index), documents
+        return cls(Document.of(index), documents)
+
+    def index(self) -> Document:
+        """`/openapi/v3`: where each group version's document is."""
+        return self._index
+
+    def group_version(self, path: str) -> Document | None:
+        """`/openapi/v3/<path>`, or None if no group version is called `path`."""
+        return self._documents.get(path.strip("/"))
+
+
+class Documents:
+    """OpenAPI v3 documents: of the built-in registry, and of registries with custom kinds.
+
+    The built-in registry's documents are built on first use, once. `for_registry` gives
+    another registry's documents (a tenant's, with its CustomResourceDefinitions): every
+    group version whose resources are the same as the built-in registry's reuses that
+    document; the others (custom group versions) are built for it, and kept for as long as
+    that registry object lives.
+    """
+
+    def __init__(self, registry: resources.Registry) -> None:
+        self._registry = registry
+        self._components = _Components()
+        self._built: View | None = None
+        self._served: dict[str, tuple[resources.Resource, ...]] = {}
+        self._views: weakref.WeakKeyDictionary[resources.Registry, View] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _base(self) -> View:
+        # Building takes some tens of milliseconds, once; not worth a thread.
+        if self._built is None:
+            documents: dict[str, Document] = {}
+            for group, versions in self._registry.groups().items():
+                for version in versions:
+                    path = group_version_path(group, version)
+                    value = _build_with_custom(self._registry, group, version, self._components)
+                    documents[path] = Document.of(value)
+                    self._served[path] = tuple(self._registry.in_group_version(group, version))
+            self._built = View.of(documents)
+        return self._built
 
     @property
     def built(self) -> bool:
         return self._built is not None
 
     def index(self) -> Document:
-        """`/openapi/v3`: where each group version's document is."""
-        return self._documents()[0]
+        """`/openapi/v3` of the built-in registry."""
+        return self._base().index()
 
     def group_version(self, path: str) -> Document | None:
-        """`/openapi/v3/<path>`, or None if no group version is called `path`."""
-        return self._documents()[1].get(path.strip("/"))
+        """`/openapi/v3/<path>` of the built-in registry, or None if there is none."""
+        return self._base().group_version(path)
+
+    def for_registry(self, registry: resources.Registry) -> View:
+        """The documents `registry` serves; the same View while `registry` is in use."""
+        base = self._base()
+        if registry is self._registry:
+            return base
+        view = self._views.get(registry)
+        if view is None:
+            view = self._views[registry] = self._view(registry, base)
+        return view
+
+    def _view(self, registry: resources.Registry, base: View) -> View:
+        documents: dict[str, Document] = {}
+        reused = 0
+        for group, versions in registry.groups().items():
+            for version in versions:
+                path = group_version_path(group, version)
+                listed = tuple(registry.in_group_version(group, version))
+                known = base.group_version(path)
+                if known is not None and self._served.get(path) == listed:
+                    documents[path] = known
+                    reused += 1
+                    continue
+                value = _build_with_custom(registry, group, version, self._components)
+                documents[path] = Document.of(value)
+        if reused == len(documents) == len(self._served):
+            return base
+        return View.of(documents)
 
 
 # --- Serving --------------------------------------------------------------------------------

@@ -4,11 +4,15 @@
 `/api/v1/namespaces/ns/pods/web/status` name the same thing. `tenants/t1` alone, and its
 `status` and `finalize`, are the tenant object itself; anything longer is a resource
 inside the tenant. The tenant `all` lists across tenants.
+
+Which resources a URL may name depends on the tenant: each has the built-in ones and the
+custom resources its CustomResourceDefinitions (and the system tenant's shared ones) define.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from arktos_lite.api import _errors as errors, _resources as resources
 
@@ -36,7 +40,11 @@ def _not_found() -> errors.NotFound:
     return errors.NotFound("the server could not find the requested resource")
 
 
-def parse(registry: resources.Registry, *, group: str, version: str, rest: str) -> Target:
+RegistryFor = Callable[[str | None], resources.Registry]
+"""The resources served to a tenant; None: the caller's own tenant."""
+
+
+def parse(registry_for: RegistryFor, *, group: str, version: str, rest: str) -> Target:
     """Parse the part of a URL after `/api/v1/` or `/apis/{group}/{version}/`."""
     parts = rest.strip("/").split("/") if rest.strip("/") else []
     watch = bool(parts) and parts[0] == "watch"
@@ -51,7 +59,7 @@ def parse(registry: resources.Registry, *, group: str, version: str, rest: str) 
     if _is_scope_prefix(parts, "namespaces", group=group):
         namespace, parts = parts[1], parts[2:]
     return _target(
-        registry,
+        registry_for(tenant),
         group=group,
         version=version,
         plural=parts[0],

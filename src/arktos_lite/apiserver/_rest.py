@@ -27,6 +27,7 @@ import trio
 
 from arktos_lite import storage
 from arktos_lite.api import (
+    _customresources as crdmodel,
     _defaults as defaults,
     _errors as errors,
     _hashkey as hashkey,
@@ -319,6 +320,9 @@ class Rest:
         if error is not None:
             raise error
 
+    def now(self) -> datetime.datetime:
+        return self._clock()
+
     @property
     def api_service_ip(self) -> str:
         """The service network's first host: the `kubernetes` Service's cluster IP."""
@@ -464,7 +468,12 @@ class Rest:
             meta["generation"] = 1
         _fill_owner_hash_keys(meta)
         status = strategy.initial_status(resource, obj)
-        defaults.apply_defaults(resource.group, resource.kind, obj)
+        if resource.custom is not None and "status" in resource.subresources:
+            obj.pop("status", None)  # written through the status subresource only
+        if strategy.is_crd(resource):
+            await self._check_crd_name(where, obj)
+            crdmodel.prepare_crd_create(obj)
+        self._default(resource, obj)
         if status is not None:
             obj["status"] = status
         if manager is not None:
@@ -556,7 +565,7 @@ class Rest:
                 expected = _parse_rv(str(patch_meta["resourceVersion"]))
 
         def change(current: Obj) -> Obj:
-            patched = self._apply_patch(resource, current, patch, content_type)
+            patched = self._apply_patch(resource, _served(resource, current), patch, content_type)
             if not isinstance(patched, dict):
                 raise errors.BadRequest("the patch must produce an object")
             self._check_type(resource, patched)
@@ -619,7 +628,7 @@ class Rest:
 
         def merged_into(live: Obj | None) -> Obj:
             return managed.apply(
-                live,
+                None if live is None else _served(resource, live),
                 applied,
                 manager=manager,
                 force=force,
@@ -666,7 +675,7 @@ class Rest:
             raise errors.BadRequest("a merge patch must be a JSON object")
         if content_type == "application/merge-patch+json":
             return patching.merge_patch(current, patch)
-        if content_type == "application/strategic-merge-patch+json":
+        if content_type == "application/strategic-merge-patch+json" and resource.custom is None:
             definition = schema.definition_for(resource.group, resource.version, resource.kind)
             return patching.strategic_merge_patch(current, patch, definition)
         raise errors.UnsupportedMediaType(f"the media type {content_type!r} is not supported")
@@ -737,6 +746,8 @@ class Rest:
         if subresource == "status":
             new = copy.deepcopy(current)
             new["status"] = copy.deepcopy(body.get("status", {}))
+            if resource.custom is not None:
+                self._default(resource, new)
             return new
         if subresource == "finalize":
             new = copy.deepcopy(current)
@@ -770,8 +781,10 @@ class Rest:
                 new["status"] = copy.deepcopy(current["status"])
             else:
                 new.pop("status", None)
-        defaults.apply_defaults(resource.group, resource.kind, new)
-        if strategy.tracks_generation(resource) and strategy.spec_changed(current, new):
+        self._default(resource, new)
+        if strategy.is_crd(resource):
+            crdmodel.prepare_crd_update(new, current)
+        if strategy.generation_changed(resource, current, new):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
         if meta.get("deletionTimestamp"):
             # A terminating object may lose finalizers but not gain new ones.
@@ -1081,8 +1094,42 @@ class Rest:
         tenant = await self._lookup(f"/registry/tenants/{tenant_name}")
         return tenant is None or _terminating(tenant)
 
+    def _default(self, resource: resources.Resource, obj: Obj) -> None:
+        """Fill in defaults; a custom object is also pruned and put in its storage version."""
+        custom = resource.custom
+        if custom is None:
+            defaults.apply_defaults(resource.group, resource.kind, obj)
+            if strategy.is_crd(resource):
+                crdmodel.default_crd(obj)
+            return
+        custom.prepare(obj)
+        obj["apiVersion"] = f"{resource.group}/{custom.storage_version}"
+
+    async def _check_crd_name(self, where: Where, crd: Obj) -> None:
+        """A tenant may not define a CRD of the name of one the system tenant shares."""
+        name = crd["metadata"].get("name")
+        if where.tenant == resources.SYSTEM_TENANT or not name:
+            return
+        shared = await self._lookup(f"{strategy.CRD_PREFIX}{resources.SYSTEM_TENANT}/{name}")
+        if shared is not None and crdmodel.forced_shared(shared):
+            raise errors.AlreadyExists(
+                f'customresourcedefinitions.apiextensions.k8s.io "{name}" already exists: '
+                "the system tenant shares it with every tenant",
+                details={
+                    "name": name,
+                    "group": strategy.CRD_GROUP,
+                    "kind": "customresourcedefinitions",
+                },
+            )
+
     def _validate(self, resource: resources.Resource, obj: Obj, old: Obj | None) -> None:
-        problems = validation.validate(resource.group, resource.kind, obj, old)
+        if resource.custom is not None:
+            problems = validation.validate_metadata(obj, old, scope=resource.scope)
+            problems += resource.custom.validate(obj, old)
+        else:
+            problems = validation.validate(resource.group, resource.kind, obj, old)
+            if strategy.is_crd(resource):
+                problems += crdmodel.validate_crd(obj, old)
         if problems:
             raise errors.Invalid.for_object(
                 resource.kind, obj["metadata"].get("name", ""), problems, group=resource.group
@@ -1156,6 +1203,13 @@ class Rest:
     async def _after_delete(self, resource: resources.Resource, obj: Obj) -> None:
         if resource.kind == "Service" and resource.group == "":
             await self._release_cluster_ip(obj)
+
+
+def _served(resource: resources.Resource, obj: Obj) -> Obj:
+    """`obj` (as stored) in the version `resource` serves: custom objects convert."""
+    if resource.custom is not None:
+        return {**obj, "apiVersion": resource.api_version}
+    return obj
 
 
 def _terminating(obj: Obj) -> bool:

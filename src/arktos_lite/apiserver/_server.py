@@ -1,9 +1,9 @@
 """The API server component: the HTTP app on hypercorn's trio worker, over one store.
 
-`APIServer.run` bootstraps the system tenant, starts the watch cache, then listens (HTTPS
-by default, plain HTTP when asked, and a unix socket for local clients) and reports the
-addresses it bound. `stop()` stops accepting, lets requests in flight finish within a
-deadline, then ends the watches.
+`APIServer.run` bootstraps the system tenant, starts the watch cache and the upkeep of
+CustomResourceDefinitions, then listens (HTTPS by default, plain HTTP when asked, and a
+unix socket for local clients) and reports the addresses it bound. `stop()` stops
+accepting, lets requests in flight finish within a deadline, then ends the watches.
 
 With `ServeOptions.partition` the server serves one data partition (its store holds only
 that partition's tenants): requests for anything else are 421 `MisdirectedRequest`. Only
@@ -150,6 +150,7 @@ class APIServer:
                     client.Client(designated, user_agent="arktos-apiserver")
                 )
             await nursery.start(self.watch_cache.run)
+            await nursery.start(self.api.crds.run)
             addresses = await nursery.start(self._serve, served)
             bound = self._bound(addresses)
             if _designated(self.partition):

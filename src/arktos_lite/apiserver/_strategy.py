@@ -15,13 +15,28 @@ from arktos_lite.api import _resources as resources
 Obj = dict[str, Any]
 
 # Kinds whose metadata.generation counts changes of everything but metadata and status.
-GENERATION_KINDS = frozenset({("apps", "Deployment"), ("apps", "ReplicaSet")})
+# Custom resources count it too.
+GENERATION_KINDS = frozenset(
+    {
+        ("apps", "Deployment"),
+        ("apps", "ReplicaSet"),
+        ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    }
+)
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 
+CRD_GROUP = "apiextensions.k8s.io"
+CRD_KIND = "CustomResourceDefinition"
+CRD_PREFIX = "/registry/customresourcedefinitions/"
+
+
+def is_crd(resource: resources.Resource) -> bool:
+    return (resource.group, resource.kind) == (CRD_GROUP, CRD_KIND)
+
 
 def tracks_generation(resource: resources.Resource) -> bool:
-    return (resource.group, resource.kind) in GENERATION_KINDS
+    return resource.custom is not None or (resource.group, resource.kind) in GENERATION_KINDS
 
 
 def initial_status(resource: resources.Resource, obj: Obj) -> Obj | None:
@@ -66,9 +81,24 @@ def qos_class(spec: Obj) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+def generation_changed(resource: resources.Resource, old: Obj, new: Obj) -> bool:
+    """Whether `new` is a new generation of `old`: anything but metadata and status changed.
+
+    A custom resource without a status subresource counts its status changes too.
+    """
+    if not tracks_generation(resource):
+        return False
+    if resource.custom is not None and "status" not in resource.subresources:
+        return _changed(old, new, ignored=("metadata", "apiVersion", "kind"))
+    return spec_changed(old, new)
+
+
 def spec_changed(old: Obj, new: Obj) -> bool:
     """Whether anything but metadata and status differs."""
-    ignored = ("metadata", "status", "apiVersion", "kind")
+    return _changed(old, new, ignored=("metadata", "status", "apiVersion", "kind"))
+
+
+def _changed(old: Obj, new: Obj, *, ignored: tuple[str, ...]) -> bool:
     return {k: v for k, v in old.items() if k not in ignored} != {
         k: v for k, v in new.items() if k not in ignored
     }

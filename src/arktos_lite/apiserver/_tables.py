@@ -11,8 +11,13 @@ adds NAMESPACE itself for `-A`. So this module decides what users see:
 * Arktos's additions: a HashKey column for pods, printers for Tenant, ControllerInstance,
   DataPartitionConfig and Action, VM pods counted and described by their VM, and a first
   Tenant column when listing across tenants.
-* Any other kind gets the default table convertor's Name and "Created At" (type `date`,
-  an RFC 3339 UTC string that kubectl prints as it is).
+* Custom resources get apiextensions-apiserver's table convertor: Name, then their CRD
+  version's `additionalPrinterColumns` (or Age if it has none). A cell is the column's
+  JSONPath's first result, typed as the column says: integers, numbers and booleans as
+  JSON values, dates as ages, strings as client-go's JSONPath prints them (objects and
+  lists as JSON); null where nothing is found or the value does not fit the type.
+* Any other kind (CustomResourceDefinitions too) gets the default table convertor's Name
+  and "Created At" (type `date`, an RFC 3339 UTC string that kubectl prints as it is).
 
 Pure functions over plain dicts; no I/O.
 """
@@ -21,10 +26,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
+import json
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from arktos_lite.api import _errors as errors, _resources as resources, _selectors as selectors
+from arktos_lite.api import (
+    _customresources as customresources,
+    _errors as errors,
+    _jsonpath as jsonpath,
+    _resources as resources,
+    _selectors as selectors,
+)
 
 Obj = dict[str, Any]
 Cells = list[Any]
@@ -919,6 +934,51 @@ def _endpoints_cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     return [_name(obj), _format_endpoints(obj), _age(obj, now)]
 
 
+_ENDPOINT_SLICE_COLUMNS = (
+    _NAME,
+    Column(
+        "AddressType",
+        description="addressType specifies the type of address carried by this EndpointSlice.",
+    ),
+    Column(
+        "Ports",
+        description="ports specifies the list of network ports exposed by each endpoint in "
+        "this slice.",
+    ),
+    Column("Endpoints", description="endpoints is a list of unique endpoints in this slice."),
+    _AGE,
+)
+
+
+def _first_few(items: list[str]) -> str:
+    """The first few items, and how many more, as kubectl lists a slice's ports and endpoints."""
+    if not items:
+        return "<unset>"
+    text = ",".join(items[:_ENDPOINTS_SHOWN])
+    if len(items) > _ENDPOINTS_SHOWN:
+        return f"{text} + {len(items) - _ENDPOINTS_SHOWN} more..."
+    return text
+
+
+def _endpoint_slice_cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+    ports = [
+        str(_int(port["port"])) if port.get("port") is not None else _str(port.get("name")) or "*"
+        for port in _maps(obj.get("ports"))
+    ]
+    addresses = [
+        _str(address)
+        for endpoint in _maps(obj.get("endpoints"))
+        for address in _seq(endpoint.get("addresses"))
+    ]
+    return [
+        _name(obj),
+        _str(obj.get("addressType")),
+        _first_few(ports),
+        _first_few(addresses),
+        _age(obj, now),
+    ]
+
+
 # --- Events ----------------------------------------------------------------------------
 
 _EVENT_COLUMNS = (
@@ -1005,6 +1065,126 @@ def _default_cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
 
 _DEFAULT = _Printer(_DEFAULT_COLUMNS, _default_cells)
 
+
+# --- Custom resources: their CRD's additionalPrinterColumns ----------------------------
+
+# As apiextensions-apiserver: a version without printer columns shows its age.
+_AGE_COLUMN = (Column("Age", "date", _D_CREATED), ".metadata.creationTimestamp")
+_ZERO_TIME = datetime.datetime(1, 1, 1, tzinfo=_UTC)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _go_float(value: float) -> str:
+    """A float as Go's `fmt.Print` writes it: `%g` of the shortest digits that read back."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if math.copysign(1, value) < 0 else "0"
+    sign = "-" if value < 0 else ""
+    # Python's repr finds the same shortest digits; only the layout differs.
+    significand, _, shift = repr(abs(value)).lower().partition("e")
+    whole, _, fraction = significand.partition(".")
+    all_digits = whole + fraction
+    digits = all_digits.lstrip("0").rstrip("0")
+    leading_zeros = len(all_digits) - len(all_digits.lstrip("0"))
+    exponent = len(whole) + int(shift or 0) - leading_zeros - 1
+    if exponent < -4 or exponent >= 6:
+        rest = f".{digits[1:]}" if len(digits) > 1 else ""
+        return f"{sign}{digits[0]}{rest}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if exponent < 0:
+        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+    if len(digits) <= exponent + 1:
+        return sign + digits + "0" * (exponent + 1 - len(digits))
+    return f"{sign}{digits[: exponent + 1]}.{digits[exponent + 1 :]}"
+
+
+def _go_json(value: Any) -> str:
+    """`json.Marshal` of a JSON value: compact, keys sorted, `<>&` escaped."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _as_text(value: Any) -> str:
+    """A found value as client-go's JSONPath prints it: objects and lists as JSON."""
+    if value is None:
+        return "<no value>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _go_float(value)
+    if isinstance(value, dict | list):
+        return _go_json(value)
+    return str(value)
+
+
+def _custom_cell(column_type: str, value: Any, now: datetime.datetime) -> Any:
+    """`cellForJSONValue`: a typed cell, None where the value does not fit the type."""
+    if column_type == "string":
+        return _as_text(value)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if column_type == "integer" and number:
+        return int(value) if math.isfinite(value) else None
+    if column_type == "number" and number:
+        return float(value)
+    if column_type == "boolean" and isinstance(value, bool):
+        return value
+    if column_type == "date" and isinstance(value, str):
+        if value in ("", "null"):
+            return "<unknown>"
+        if _RFC3339.fullmatch(value) is None or (moment := parse_time(value)) is None:
+            return "<invalid>"
+        if moment == _ZERO_TIME:
+            return "<unknown>"
+        return human_duration(now - moment)
+    return None
+
+
+def _custom_printer(custom: customresources.CustomKind) -> _Printer:
+    return _printer_of(custom.printer_columns)
+
+
+@functools.lru_cache(maxsize=512)
+def _printer_of(printer_columns: tuple[customresources.PrinterColumn, ...]) -> _Printer:
+    """kube-apiserver's table convertor for custom resources, from their printer columns."""
+    shown = [
+        (
+            Column(
+                column.name,
+                column.type,
+                column.description
+                or f"Custom resource definition column (in JSONPath format): {column.json_path}",
+                column.format,
+                column.priority,
+            ),
+            column.json_path,
+        )
+        for column in printer_columns
+    ] or [_AGE_COLUMN]
+    paths: list[tuple[str, jsonpath.Path | None]] = []
+    for column, text in shown:
+        try:
+            paths.append((column.type, jsonpath.parse(text)))
+        except jsonpath.JSONPathError:
+            paths.append((column.type, None))  # refused when the CRD was written
+
+    def cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+        row: Cells = [_name(obj)]
+        for column_type, path in paths:
+            found = path.find(obj) if path is not None else []
+            row.append(_custom_cell(column_type, found[0], now) if found else None)
+        return row
+
+    return _Printer((_NAME, *(column for column, _ in shown)), cells)
+
+
 _PRINTERS: dict[tuple[str, str], _Printer] = {
     ("", "Pod"): _Printer(_POD_COLUMNS, _pod_cells, _pod_conditions),
     ("", "Namespace"): _Printer(_NAMESPACE_COLUMNS, _phase_cells),
@@ -1014,6 +1194,7 @@ _PRINTERS: dict[tuple[str, str], _Printer] = {
     ("", "Secret"): _Printer(_SECRET_COLUMNS, _secret_cells),
     ("", "Service"): _Printer(_SERVICE_COLUMNS, _service_cells),
     ("", "Endpoints"): _Printer(_ENDPOINTS_COLUMNS, _endpoints_cells),
+    ("discovery.k8s.io", "EndpointSlice"): _Printer(_ENDPOINT_SLICE_COLUMNS, _endpoint_slice_cells),
     ("", "Event"): _Printer(_EVENT_COLUMNS, _event_cells),
     ("", "ServiceAccount"): _Printer(_SERVICE_ACCOUNT_COLUMNS, _service_account_cells),
     ("", "ControllerInstance"): _Printer(_CONTROLLER_INSTANCE_COLUMNS, _controller_instance_cells),
@@ -1029,9 +1210,15 @@ _PRINTERS: dict[tuple[str, str], _Printer] = {
 }
 
 
+def _printer(resource: resources.Resource) -> _Printer:
+    if resource.custom is not None:
+        return _custom_printer(resource.custom)
+    return _PRINTERS.get((resource.group, resource.kind), _DEFAULT)
+
+
 def columns(resource: resources.Resource, *, all_tenants: bool = False) -> tuple[Column, ...]:
     """The columns of `resource`'s tables, the Tenant column first when across tenants."""
-    own = _PRINTERS.get((resource.group, resource.kind), _DEFAULT).columns
+    own = _printer(resource).columns
     return (_TENANT, *own) if all_tenants else own
 
 
@@ -1077,7 +1264,7 @@ def table(
         now = datetime.datetime.now(_UTC)
     elif now.tzinfo is None:
         now = now.replace(tzinfo=_UTC)
-    printer = _PRINTERS.get((resource.group, resource.kind), _DEFAULT)
+    printer = _printer(resource)
     tenant_scoped = resource.scope is not resources.Scope.CLUSTER
 
     rows: list[Obj] = []

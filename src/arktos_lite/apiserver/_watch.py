@@ -142,8 +142,7 @@ class Feed(Protocol):
 class Hub:
     """One resource's objects in key order and the log of its recent changes."""
 
-    def __init__(self, resource: resources.Resource) -> None:
-        self.resource = resource
+    def __init__(self) -> None:
         self._objects: dict[str, rest.Stored] = {}
         self._keys: list[str] = []
         self._log: list[Change] = []
@@ -154,6 +153,8 @@ class Hub:
         self._changed = trio.Event()
         # Bumped by `reset`: subscriptions of an older generation are over.
         self._generation = 0
+        # Bumped by every reset and change: whoever derives state from the hub compares it.
+        self.version = 0
 
     def reset(self, items: Iterable[rest.Stored], revision: int) -> None:
         self._objects = {stored.key: stored for stored in items}
@@ -162,6 +163,7 @@ class Hub:
         self._first = 0
         self._floor = revision
         self._generation += 1
+        self.version += 1
         self._wake()
 
     def apply(self, event: storage.Event) -> None:
@@ -182,6 +184,7 @@ class Hub:
             self._floor = log[dropped - 1].revision
             del log[:dropped]
             self._first += dropped
+        self.version += 1
         self._wake()
 
     def _wake(self) -> None:
@@ -262,12 +265,15 @@ class _StoreFeed:
 
 
 class WatchCache:
-    """The `rest.Cache` of one API server: every resource's hub, fed by one store watch."""
+    """The `rest.Cache` of one API server: every resource's hub, fed by one store watch.
+
+    Built-in resources have their hubs from the start; a custom resource's hub comes with
+    its first object or watcher, whichever is first.
+    """
 
     def __init__(self, backend: storage.Backend, registry: resources.Registry) -> None:
         self._backend = backend
-        self._hubs = {resource: Hub(resource) for resource in registry}
-        self._by_plural = {resource.plural: hub for resource, hub in self._hubs.items()}
+        self._hubs = {_hub_name(resource.prefix()): Hub() for resource in registry}
         # The revision the cache holds, valid while `_live`.
         self.revision = 0
         self._live = False
@@ -304,7 +310,7 @@ class WatchCache:
                         task_status.started()
                         started = True
                     async for event in events:
-                        hub = self._hub_of(event.kv.key)
+                        hub = self._hub_of(event.kv.key, create=True)
                         if hub is not None:
                             hub.apply(event)
                         self.revision = event.revision
@@ -321,19 +327,27 @@ class WatchCache:
     def _load(self, page: storage.Page) -> None:
         items: dict[Hub, list[rest.Stored]] = {hub: [] for hub in self._hubs.values()}
         for kv in page.items:
-            hub = self._hub_of(kv.key)
+            hub = self._hub_of(kv.key, create=True)
             if hub is not None:
-                items[hub].append(rest.Stored.of(kv))
+                items.setdefault(hub, []).append(rest.Stored.of(kv))
         for hub, stored in items.items():
             hub.reset(stored, page.revision)
         self.revision = page.revision
 
-    def _hub_of(self, key: str) -> Hub | None:
-        """The hub of a key `/registry/{plural}/...`; None for keys of no resource."""
-        parts = key.split("/", 3)
-        if len(parts) < 4 or parts[0] or parts[1] != "registry":
+    def _hub_of(self, key: str, *, create: bool = False) -> Hub | None:
+        """The hub of a resource's key or prefix; None for keys of no resource.
+
+        With `create`, a custom resource without a hub gets one: every change after the
+        cache's revision goes to it.
+        """
+        name = _hub_name(key)
+        if name is None:
             return None
-        return self._by_plural.get(parts[2])
+        hub = self._hubs.get(name)
+        if hub is None and create and "." in name:
+            hub = self._hubs[name] = Hub()
+            hub.reset((), self.revision)
+        return hub
 
     # Reads (`rest.Cache`)
 
@@ -355,20 +369,36 @@ class WatchCache:
         hub = self._hub_of(prefix)
         return [] if hub is None else hub.list(prefix)
 
+    def version(self, prefix: str) -> int:
+        """Changes when anything under the resource `prefix` changes (or the cache reloads)."""
+        hub = self._hub_of(prefix)
+        return -1 if hub is None else hub.version
+
     # Watches
 
     @contextlib.asynccontextmanager
-    async def watch(
-        self, resource: resources.Resource, *, prefix: str, after: int
-    ) -> AsyncIterator[Feed]:
+    async def watch(self, *, prefix: str, after: int) -> AsyncIterator[Feed]:
         """Every change under `prefix` after revision `after`.
 
         Raises `storage.Compacted` if `after` is no longer in the store's history.
         """
-        if self._live:
-            subscription = self._hubs[resource].subscribe(self, prefix, after)
+        hub = self._hub_of(prefix, create=True)
+        if self._live and hub is not None:
+            subscription = hub.subscribe(self, prefix, after)
             if subscription is not None:
                 yield subscription
                 return
         async with self._backend.watch(prefix, from_revision=after + 1) as events:
             yield _StoreFeed(events)
+
+
+def _hub_name(key: str) -> str | None:
+    """`pods` for `/registry/pods/...`, `example.com/widgets` for a custom resource's keys."""
+    parts = key.split("/", 5)
+    if len(parts) < 4 or parts[0] or parts[1] != "registry":
+        return None
+    if "." not in parts[2]:
+        return parts[2]
+    if len(parts) < 5 or not parts[3]:
+        return None
+    return f"{parts[2]}/{parts[3]}"

@@ -44,7 +44,9 @@ async def test_the_index_and_a_document(admin: httpx.AsyncClient) -> None:
     assert set(paths) == {
         "api/v1",
         "apis/apps/v1",
+        "apis/apiextensions.k8s.io/v1",
         "apis/coordination.k8s.io/v1",
+        "apis/discovery.k8s.io/v1",
         "apis/rbac.authorization.k8s.io/v1",
     }
     url = paths["apis/apps/v1"]["serverRelativeURL"]

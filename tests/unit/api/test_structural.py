@@ -1637,6 +1637,7 @@ def test_default_then_prune_is_stable_on_any_json(spec: Obj, junk: Any) -> None:
 def test_public_api() -> None:
     assert sorted(api.__all__) == [
         "MAX_HASH_KEY",
+        "customresources",
         "errors",
         "hash_key",
         "managed",

@@ -1114,3 +1114,30 @@ def test_created_at_is_in_utc() -> None:
     obj = {"metadata": {"name": "x", "creationTimestamp": "2024-04-28T14:00:00+02:00"}}
     row = tables.table(partitions, [obj], now=NOW)["rows"][0]
     assert row["cells"] == ["x", "2024-04-28T12:00:00Z"]
+
+
+def test_endpoint_slices_show_ports_and_endpoints() -> None:
+    resource = REGISTRY.get("discovery.k8s.io", "v1", "endpointslices")
+    assert resource is not None
+    slice_ = {
+        "metadata": {"name": "web-abcde", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 80}, {"name": "named"}],
+        "endpoints": [{"addresses": [f"10.0.0.{i}"]} for i in range(5)],
+    }
+    empty = {"metadata": {"name": "none"}, "addressType": "IPv4"}
+    found = tables.table(resource, [slice_, empty], now=NOW)
+    assert [c["name"] for c in found["columnDefinitions"]] == [
+        "Name",
+        "AddressType",
+        "Ports",
+        "Endpoints",
+        "Age",
+    ]
+    assert found["rows"][0]["cells"][:4] == [
+        "web-abcde",
+        "IPv4",
+        "80,named",
+        "10.0.0.0,10.0.0.1,10.0.0.2 + 2 more...",
+    ]
+    assert found["rows"][1]["cells"][2:4] == ["<unset>", "<unset>"]

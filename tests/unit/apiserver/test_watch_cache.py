@@ -203,7 +203,7 @@ async def test_a_watcher_that_falls_behind_the_log_is_cut_off_and_the_others_go_
 ) -> None:
     monkeypatch.setattr(watching, "LOG_SIZE", 4)
     assert CONFIGMAPS is not None
-    hub = watching.Hub(CONFIGMAPS)
+    hub = watching.Hub()
     hub.reset([], revision=10)
     cache: Any = Ended()
     prefix = CONFIGMAPS.prefix()
@@ -226,7 +226,7 @@ async def test_a_watcher_that_falls_behind_the_log_is_cut_off_and_the_others_go_
 
 async def test_watchers_share_each_change_encoded_once() -> None:
     assert CONFIGMAPS is not None
-    hub = watching.Hub(CONFIGMAPS)
+    hub = watching.Hub()
     hub.reset([], revision=0)
     cache: Any = Ended()
     first = hub.subscribe(cache, CONFIGMAPS.prefix(), 0)

@@ -154,7 +154,9 @@ def test_the_server_reads_back_what_the_client_addressed(
     assert path.startswith(paths.api_prefix(resource) + "/")
     # What the ASGI server hands the app: the decoded path after the group/version.
     rest = urllib.parse.unquote(path[len(paths.api_prefix(resource)) + 1 :])
-    target = server_paths.parse(REGISTRY, group=resource.group, version=resource.version, rest=rest)
+    target = server_paths.parse(
+        lambda _tenant: REGISTRY, group=resource.group, version=resource.version, rest=rest
+    )
     scoped = resource.scope is not resources.Scope.CLUSTER
     assert target.resource == resource
     assert target.tenant == (tenant if scoped else None)

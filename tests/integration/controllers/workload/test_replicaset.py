@@ -270,6 +270,8 @@ async def test_scaling_through_the_scale_subresource(
     current = await api.get(
         REPLICASETS, "web", tenant="system", namespace="default", subresource="scale"
     )
+    # Without its resourceVersion: the controller may write the status meanwhile.
+    del current["metadata"]["resourceVersion"]
     await api.replace(
         REPLICASETS,
         {**current, "spec": {"replicas": 3}},
