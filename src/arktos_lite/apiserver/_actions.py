@@ -165,7 +165,7 @@ class _Actions:
             )
         if where.tenant == resources.ALL_TENANTS:
             raise errors.BadRequest("an action is for the pod of one tenant, not of all")
-        operation, action_spec = parse_custom_action(await _body())
+        operation, action_spec = parse_custom_action(await _body(self.api.limits.max_body_bytes))
         pod = await self.api.rest.get(self.pods, where, name)
         meta = pod["metadata"]
         spec = pod.get("spec") or {}
@@ -247,10 +247,9 @@ class _Actions:
             logger.debug("action %s changed before its initial status was written", meta["name"])
 
 
-async def _body() -> Any:
+async def _body(limit: int) -> Any:
     request = quart.request
-    raw = await request.get_data(cache=False, as_text=False)
-    data = raw if isinstance(raw, bytes) else raw.encode()
+    data = await http.raw_body(limit)
     if not data.strip():
         raise errors.BadRequest("the request body is empty: send a CustomAction")
     content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()

@@ -96,24 +96,29 @@ class Api:
 
 def create_app(api: Api) -> QuartTrio:
     app = QuartTrio("arktos_lite.apiserver")
-    app.config["MAX_CONTENT_LENGTH"] = api.limits.max_body_bytes
+    # No limit of Quart's: `_raw_body` applies `api.limits.max_body_bytes` itself.
+    app.config["MAX_CONTENT_LENGTH"] = None
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
     @app.errorhandler(errors.StatusError)
     async def _status_error(error: errors.StatusError) -> quart.Response:
+        await _drain_body()
         return _error_response(error)
 
     @app.errorhandler(werkzeug.exceptions.HTTPException)
     async def _http_error(error: werkzeug.exceptions.HTTPException) -> quart.Response:
         response = _error_response(_from_http_exception(error, api.limits))
-        if error.code == 413:
+        if error.code == 413 and not _http2():
             # The unread body is still on the wire: this connection cannot go on.
             response.headers["Connection"] = "close"
+        else:
+            await _drain_body()
         return response
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> quart.Response:
         logger.exception("request failed: %s", error)
+        await _drain_body()
         return _error_response(errors.InternalError(f"an internal error occurred: {error}"))
 
     @app.get("/version")
@@ -459,7 +464,7 @@ class _Request:
         return bool(values)
 
     async def _body(self) -> Any:
-        raw = await _raw_body()
+        raw = await _raw_body(self.api.limits.max_body_bytes)
         content_type = (quart.request.mimetype or JSON).lower()
         return _parse_body(raw, content_type)
 
@@ -597,7 +602,7 @@ class _Request:
         return self._list_of(result.items, {"resourceVersion": str(result.resource_version)})
 
     async def _delete_options(self) -> rest.DeleteOptions:
-        raw = await _raw_body()
+        raw = await _raw_body(self.api.limits.max_body_bytes)
         body: Obj = {}
         if raw.strip():
             parsed = _parse_body(raw, (quart.request.mimetype or JSON).lower())
@@ -973,9 +978,45 @@ class _WatchStream:
 # Bodies, parameters and responses
 
 
-async def _raw_body() -> bytes:
-    raw = await quart.request.get_data(cache=False, as_text=False)
-    return raw if isinstance(raw, bytes) else raw.encode()
+def _http2() -> bool:
+    return quart.has_request_context() and quart.request.http_version == "2"
+
+
+async def _drain_body() -> None:
+    """Read (and drop) the rest of the request body before an error answers early.
+
+    Over HTTP/2 (kubectl's protocol over TLS), hypercorn fails the whole server when body
+    data arrives for a stream that has been answered already.
+    """
+    if not quart.has_request_context():
+        return  # a websocket's error
+    async for _chunk in quart.request.body:
+        pass
+
+
+async def _raw_body(limit: int) -> bytes:
+    """The request body, at most `limit` bytes (413 beyond).
+
+    Over HTTP/1.1 an oversize body is refused at once and its connection closed; over
+    HTTP/2 it is read to its end first (see `_drain_body`), keeping only `limit` bytes.
+    """
+    request = quart.request
+    too_big = (request.content_length or 0) > limit
+    if too_big and not _http2():
+        raise werkzeug.exceptions.RequestEntityTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.body:
+        size += len(chunk)
+        if size > limit:
+            too_big = True
+            if not _http2():
+                break
+        if not too_big:
+            chunks.append(chunk)
+    if too_big:
+        raise werkzeug.exceptions.RequestEntityTooLarge()
+    return b"".join(chunks)
 
 
 def _parse_body(raw: bytes, content_type: str) -> Any:
@@ -1101,6 +1142,7 @@ def _from_http_exception(
 
 # For the package's other route modules (proxy, actions, data partitions).
 authenticate = _user
+raw_body = _raw_body
 flag = _flag
 wants_table = _wants_table
 json_response = _json

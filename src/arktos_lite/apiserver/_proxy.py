@@ -342,7 +342,7 @@ class _Proxy:
                 why=f'User "{user.name}" cannot create resource "tokenreviews" in API group '
                 '"authentication.k8s.io" at the cluster scope',
             )
-        raw = await request.get_data(cache=False, as_text=False)
+        raw = await http.raw_body(self.api.limits.max_body_bytes)
         try:
             review = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
