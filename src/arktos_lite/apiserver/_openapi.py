@@ -80,6 +80,7 @@ _PATCH_TYPES: Final = (
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
 )
+_STRATEGIC: Final = "application/strategic-merge-patch+json"
 
 _SUBRESOURCE_VERBS: Final[Mapping[str, tuple[str, ...]]] = {
     "status": ("get", "update", "patch"),
@@ -535,8 +536,11 @@ def _request_body(verb: _Verb, gvk: Mapping[str, str], custom: _CustomNames) -> 
         body = _ref(_definition(gvk, custom))
         return {"content": {"*/*": {"schema": body}}, "required": True}
     if verb.body == "patch":
+        # Custom resources take no strategic merge patch; kubectl reads this to choose.
+        is_custom = (gvk["group"], gvk["version"], gvk["kind"]) in custom
+        media_types = [m for m in _PATCH_TYPES if not (is_custom and m == _STRATEGIC)]
         return {
-            "content": {media: {"schema": _ref(_PATCH)} for media in _PATCH_TYPES},
+            "content": {media: {"schema": _ref(_PATCH)} for media in media_types},
             "required": True,
         }
     if verb.body == "delete":

@@ -506,3 +506,17 @@ async def test_selectable_fields_select(admin: httpx.AsyncClient) -> None:
     unknown = await admin.get(CRONTABS, params={"fieldSelector": "spec.cronSpec=x"})
     assert unknown.status_code == 400
     assert unknown.json()["reason"] == "BadRequest"
+
+
+async def test_openapi_offers_no_strategic_merge_patch_for_custom_kinds(
+    admin: httpx.AsyncClient,
+) -> None:
+    # kubectl apply patches with what the document offers; kube-apiserver refuses
+    # strategic merge patches of custom objects.
+    await created(admin, CRDS, crontab_crd())
+    document = (await admin.get("/openapi/v3/apis/stable.example.com/v1")).json()
+    item = "/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"
+    for path in (item, item + "/status"):
+        offered = document["paths"][path]["patch"]["requestBody"]["content"]
+        assert "application/merge-patch+json" in offered
+        assert "application/strategic-merge-patch+json" not in offered
