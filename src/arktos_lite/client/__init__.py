@@ -9,6 +9,9 @@ keep-alive connection pool, rate limited and retried with backoff; errors come b
 single-server client per partition, each request routed to the partition holding its
 tenant; `Client.from_kubeconfig` makes one from a kubeconfig whose contexts address
 partitions (`load_partitioned_kubeconfig`).
+
+`served_custom_resources` says which custom resources a tenant is served (from the
+CustomResourceDefinitions the server holds), `custom_resources` the same from CRDs at hand.
 """
 
 from arktos_lite.client._client import Client as Client, PartitionClient as PartitionClient
@@ -19,6 +22,10 @@ from arktos_lite.client._config import (
     default_kubeconfig_path as default_kubeconfig_path,
     load_kubeconfig as load_kubeconfig,
     load_partitioned_kubeconfig as load_partitioned_kubeconfig,
+)
+from arktos_lite.client._discovery import (
+    custom_resources as custom_resources,
+    served_custom_resources as served_custom_resources,
 )
 from arktos_lite.client._errors import Unreachable as Unreachable
 from arktos_lite.client._routed import RoutedClient as RoutedClient
@@ -33,7 +40,9 @@ __all__ = [
     "RoutedClient",
     "Unreachable",
     "WatchEvent",
+    "custom_resources",
     "default_kubeconfig_path",
     "load_kubeconfig",
     "load_partitioned_kubeconfig",
+    "served_custom_resources",
 ]

@@ -25,6 +25,12 @@ Guarantees:
 * An owner reference that cannot be resolved (an unknown kind, or a namespaced owner
   of an object that is not namespaced) never gets its dependent collected; the latter
   is reported with an `OwnerRefInvalidNamespace` warning event, as Kubernetes does.
+* Custom resources take part like built-in ones: the kinds each tenant is served are
+  read from the CustomResourceDefinitions in the collector's cache (its own tenant's and
+  the system tenant's shared ones, `client.custom_resources`), so a reference to a
+  custom owner resolves in the dependent's tenant, and each custom resource has an
+  informer across tenants from the moment its CRD appears until it is gone. A custom
+  kind whose CRD the cache does not hold yet is an unknown kind: kept, never collected.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 FOREGROUND = "foregroundDeletion"
+CRD_GROUP = "apiextensions.k8s.io"
+CRD_KIND = "CustomResourceDefinition"
 ORPHAN = "orphan"
 
 # Events are the one built-in kind left out, as kube-controller-manager's collector does:
@@ -107,9 +115,9 @@ class Identity:
         return f"{self.tenant}/{self.namespace}/{self.name}"
 
     def same_object(self, other: Identity) -> bool:
-        """Whether both name one object (the uid aside)."""
+        """Whether both name one object (the uid aside), at whatever version."""
         return (
-            self.resource == other.resource
+            _same_resource(self.resource, other.resource)
             and self.tenant == other.tenant
             and self.namespace == other.namespace
             and self.name == other.name
@@ -117,6 +125,12 @@ class Identity:
 
     def __str__(self) -> str:
         return f"{self.resource.qualified} {self.key} ({self.uid})"
+
+
+def _same_resource(a: resources.Resource, b: resources.Resource) -> bool:
+    # Two tenants' CRDs may describe one custom resource differently (versions, short
+    # names); the objects are the same ones wherever the group and plural are.
+    return a == b or (a.group, a.plural, a.scope) == (b.group, b.plural, b.scope)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -379,11 +393,28 @@ class GarbageCollector:
         for resource in watched(self._registry):
             informer = informers.informer(resource)
             self._informers[resource] = informer
-            informer.add_handler(
-                on_add=functools.partial(self._observed, resource, None),
-                on_update=functools.partial(self._observed, resource),
-                on_delete=functools.partial(self._gone, resource),
+            self._handle(resource, informer)
+        # Custom resources: the CRDs say which there are, per tenant.
+        crds = self._registry.by_kind(CRD_GROUP, CRD_KIND)
+        self._crds = informers.informer(crds) if crds is not None else None
+        if self._crds is not None:
+            self._crds.add_handler(
+                on_add=lambda _crd: self._crds_changed(),
+                on_update=lambda _old, _new: self._crds_changed(),
+                on_delete=lambda _crd: self._crds_changed(),
             )
+        self._views: dict[str | None, resources.Registry] = {}
+        # (group, plural) -> the informer of that custom resource across tenants, and
+        # the scope that stops it.
+        self._custom: dict[tuple[str, str], tuple[machinery.Informer, trio.CancelScope]] = {}
+        self._nursery: trio.Nursery | None = None
+
+    def _handle(self, resource: resources.Resource, informer: machinery.Informer) -> None:
+        informer.add_handler(
+            on_add=functools.partial(self._observed, resource, None),
+            on_update=functools.partial(self._observed, resource),
+            on_delete=functools.partial(self._gone, resource),
+        )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         logger.info(
@@ -392,12 +423,74 @@ class GarbageCollector:
             self._workers,
         )
         try:
-            await machinery.run_workers(
-                self._queue, self._process, workers=self._workers, task_status=task_status
-            )
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self._crds_changed()
+                await nursery.start(
+                    functools.partial(
+                        machinery.run_workers, self._queue, self._process, workers=self._workers
+                    )
+                )
+                task_status.started()
         finally:
+            self._nursery = None
             self._queue.shutdown()
             logger.info("garbage collector stopped")
+
+    # Custom resources
+
+    def _registry_for(self, tenant: str | None) -> resources.Registry:
+        """The kinds an object of `tenant` may name as owners (None: cluster-scoped)."""
+        if tenant is None or self._crds is None:
+            return self._registry
+        view = self._views.get(tenant)
+        if view is None:
+            custom = client.custom_resources(self._crds.list(), tenant=tenant)
+            view = self._views[tenant] = resources.Registry([*self._registry, *custom])
+        return view
+
+    def _crds_changed(self) -> None:
+        """Forget the views; start and stop custom informers to match the CRDs."""
+        self._views.clear()
+        nursery = self._nursery
+        if nursery is None or self._crds is None:
+            return  # `run` calls again once it can start informers
+        crds = self._crds.list()
+        tenants = {
+            (crd.get("metadata") or {}).get("tenant") or resources.SYSTEM_TENANT for crd in crds
+        } - {resources.SYSTEM_TENANT}
+        wanted: dict[tuple[str, str], resources.Resource] = {}
+        for tenant in [resources.SYSTEM_TENANT, *sorted(tenants)]:
+            for resource in client.custom_resources(crds, tenant=tenant):
+                wanted.setdefault((resource.group, resource.plural), resource)
+        for key, (informer, scope) in list(self._custom.items()):
+            if key not in wanted or not _same_resource(wanted[key], informer.resource):
+                del self._custom[key]
+                scope.cancel()
+                # Its CRD is gone, and its objects with it.
+                for obj in informer.list():
+                    self._gone(informer.resource, obj)
+        for key, resource in wanted.items():
+            if key not in self._custom:
+                informer = machinery.Informer(
+                    machinery.list_watch(self._api, resource),
+                    transform=machinery.strip_managed_fields,
+                )
+                self._handle(resource, informer)
+                scope = trio.CancelScope()
+                self._custom[key] = (informer, scope)
+                nursery.start_soon(_run_informer, informer, scope)
+                logger.debug("watching custom resource %s", resource.qualified)
+
+    def _informer_of(self, resource: resources.Resource) -> machinery.Informer | None:
+        informer = self._informers.get(resource)
+        if informer is None:
+            custom = self._custom.get((resource.group, resource.plural))
+            informer = custom[0] if custom is not None else None
+        return informer
+
+    def _watched(self) -> list[resources.Resource]:
+        return [*self._informers, *(informer.resource for informer, _ in self._custom.values())]
 
     # Event handlers: keep the graph, enqueue what may need work.
 
@@ -423,7 +516,7 @@ class GarbageCollector:
     def _wake_waiting_owners(self, dependent: Identity, refs: Iterable[OwnerRef]) -> None:
         """Owners waiting in the foreground whose blocking dependents may have changed."""
         for ref in refs:
-            owner = locate_owner(dependent, ref, self._registry)
+            owner = locate_owner(dependent, ref, self._registry_for(dependent.tenant))
             if isinstance(owner, Identity):
                 cached = self._cached(owner)
                 if cached is not None and waits_for_dependents(cached):
@@ -520,7 +613,7 @@ class GarbageCollector:
     # Looking things up
 
     def _cached(self, identity: Identity) -> Obj | None:
-        informer = self._informers.get(identity.resource)
+        informer = self._informer_of(identity.resource)
         obj = informer.get(identity.key) if informer is not None else None
         if obj is None or (obj.get("metadata") or {}).get("uid") != identity.uid:
             return None
@@ -530,14 +623,14 @@ class GarbageCollector:
         """Whether `dependent`'s reference to `owner.uid` really points at `owner`."""
         for ref in self._graph.owners(dependent.uid):
             if ref.uid == owner.uid:
-                located = locate_owner(dependent, ref, self._registry)
+                located = locate_owner(dependent, ref, self._registry_for(dependent.tenant))
                 return isinstance(located, Identity) and located.same_object(owner)
         return False
 
     def _cached_state(self, dependent: Identity, ref: OwnerRef) -> OwnerState | None:
         """SOLID where the cache shows the owner alive, or it cannot be looked up at all;
         otherwise None: only the API can tell."""
-        owner = locate_owner(dependent, ref, self._registry)
+        owner = locate_owner(dependent, ref, self._registry_for(dependent.tenant))
         if not isinstance(owner, Identity):
             return OwnerState.SOLID
         obj = self._cached(owner)
@@ -546,7 +639,7 @@ class GarbageCollector:
         return None
 
     async def _owner_state(self, dependent: Identity, ref: OwnerRef) -> OwnerState:
-        owner = locate_owner(dependent, ref, self._registry)
+        owner = locate_owner(dependent, ref, self._registry_for(dependent.tenant))
         if owner is Unresolvable.INVALID_SCOPE:
             self._report_invalid(dependent, ref)
             return OwnerState.SOLID
@@ -589,18 +682,24 @@ class GarbageCollector:
         """Every object the API holds that names `owner` as an owner, at its coordinates."""
         selector = f"{selectors.OWNER_HASHKEY_PREFIX}{owner.resource.kind}={hash_key(owner.uid)}"
         found: list[tuple[Identity, OwnerRef]] = []
-        for resource in self._informers:
+        for resource in self._watched():
             where = _dependents_where(owner, resource)
             if where is None:
                 continue
             tenant, namespace = where
-            listed = await self._api.list(
-                resource, namespace=namespace, tenant=tenant, field_selector=selector
-            )
+            try:
+                listed = await self._api.list(
+                    resource, namespace=namespace, tenant=tenant, field_selector=selector
+                )
+            except errors.NotFound:
+                # A custom resource this tenant is not served (or whose CRD just went).
+                if resource.group in self._registry.groups():
+                    raise
+                continue
             for item in listed.get("items") or ():
                 dependent = Identity.of(resource, item)
                 for ref in OwnerRef.all_of(item):
-                    located = locate_owner(dependent, ref, self._registry)
+                    located = locate_owner(dependent, ref, self._registry_for(dependent.tenant))
                     if (
                         ref.uid == owner.uid
                         and isinstance(located, Identity)
@@ -691,6 +790,11 @@ class GarbageCollector:
             logger.debug("removed %s from %s", finalizer, identity)
             return
         raise machinery.Requeue()
+
+
+async def _run_informer(informer: machinery.Informer, scope: trio.CancelScope) -> None:
+    with scope:
+        await informer.run()
 
 
 def _dependents_where(

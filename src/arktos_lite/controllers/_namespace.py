@@ -6,12 +6,14 @@ Guarantees:
   deleted comes back.
 * A namespace being deleted (it has a deletionTimestamp, phase Terminating, and
   `kubernetes` in `spec.finalizers`) loses everything in it: every namespaced resource of
-  the registry is deleted collection by collection. Objects that wait for something (a
-  pod's graceful deletion on its node, a finalizer) are waited for. Only once nothing is
-  left (every collection whose delete found something is listed again; the others stay
-  empty, since nothing new may be created in a terminating namespace) is `kubernetes`
-  removed from `spec.finalizers` through the `finalize` subresource, upon which the API
-  server deletes the namespace.
+  the registry, and every namespaced custom resource its tenant is served (asked of the
+  API server's CustomResourceDefinitions on each round, custom ones first), is deleted
+  collection by collection. Objects that wait for something (a pod's graceful deletion
+  on its node, a finalizer) are waited for. Only once nothing is left (every collection
+  whose delete found something is listed again; the others stay empty, since nothing
+  new may be created in a terminating namespace) is `kubernetes` removed from
+  `spec.finalizers` through the `finalize` subresource, upon which the API server
+  deletes the namespace.
 * While content remains, the namespace's status says why, with the conditions
   Kubernetes uses (`NamespaceContentRemaining`, `NamespaceFinalizersRemaining`,
   `NamespaceDeletionContentFailure`, …).
@@ -458,7 +460,13 @@ class NamespaceController:
         meta = namespace["metadata"]
         tenant = meta.get("tenant") or resources.SYSTEM_TENANT
         name = meta["name"]
-        content = await delete_content(self._api, self._content, tenant=tenant, namespace=name)
+        custom = await client.served_custom_resources(self._api, tenant=tenant)
+        content = await delete_content(
+            self._api,
+            [*(r for r in custom if r.namespaced), *self._content],
+            tenant=tenant,
+            namespace=name,
+        )
         if not content.gone:
             logger.debug("namespace %s/%s is not empty yet: %s", tenant, name, content.describe())
             if content.failures:

@@ -10,10 +10,13 @@ Guarantees:
   so that a tenant's admin may narrow them.
 * A tenant being deleted (deletionTimestamp set, phase Terminating, `arktos` in
   `spec.finalizers`) loses everything it holds: every namespaced and tenant-scoped
-  resource of the registry is deleted across the tenant, namespaces last (the namespace
-  controller empties and finalizes each). Only once listing every such resource in the
-  tenant finds nothing is `arktos` removed from `spec.finalizers` through the `finalize`
-  subresource, upon which the API server deletes the tenant.
+  resource of the registry, and every custom resource the tenant is served (asked of the
+  API server's CustomResourceDefinitions on each round), is deleted across the tenant,
+  namespaces last (the namespace controller empties and finalizes each). The tenant's
+  own CRDs go with the rest, and the API server deletes their objects with them. Only
+  once listing every such resource in the tenant finds nothing is `arktos` removed from
+  `spec.finalizers` through the `finalize` subresource, upon which the API server
+  deletes the tenant.
 * The work is idempotent and driven by keys (tenant names): a key is handled again after
   a delay until the tenant is gone, and an unreachable API server only delays it.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import trio
@@ -72,14 +76,16 @@ def admin_role_binding() -> Obj:
     }
 
 
-def deletion_order(registry: resources.Registry) -> list[resources.Resource]:
+def deletion_order(held: Iterable[resources.Resource]) -> list[resources.Resource]:
     """Everything a tenant holds, in the order it is deleted.
 
     Namespaced resources first, then tenant-scoped ones, namespaces last: a namespace
     deleted early would have the namespace controller racing this one for its content.
+    Within each, the order of `held`.
     """
-    namespaced = [r for r in registry if r.scope is resources.Scope.NAMESPACE]
-    tenant_scoped = [r for r in registry if r.scope is resources.Scope.TENANT]
+    held = list(held)
+    namespaced = [r for r in held if r.scope is resources.Scope.NAMESPACE]
+    tenant_scoped = [r for r in held if r.scope is resources.Scope.TENANT]
     is_namespaces = [r.group == "" and r.plural == "namespaces" for r in tenant_scoped]
     return (
         namespaced
@@ -123,7 +129,7 @@ class TenantController:
         self._bindings_resource = namespaces.find_resource(
             registry, RBAC_GROUP, "clusterrolebindings"
         )
-        self._content = deletion_order(registry)
+        self._builtins = list(registry)
         self._queue: machinery.WorkQueue[str] = machinery.WorkQueue()
 
         self._tenants = informers.informer(self._tenants_resource)
@@ -247,8 +253,9 @@ class TenantController:
             logger.debug("tenant %s waits for %d terminating namespaces", name, len(held))
             raise machinery.Requeue(self._recheck_interval)
         # A tenant goes once, so it can afford to list everything it might hold.
+        custom = await client.served_custom_resources(self._api, tenant=name)
         content = await namespaces.delete_content(
-            self._api, self._content, tenant=name, verify_all=True
+            self._api, deletion_order([*custom, *self._builtins]), tenant=name, verify_all=True
         )
         if not content.gone:
             logger.debug("tenant %s is not empty yet: %s", name, content.describe())

@@ -18,9 +18,11 @@ def test_the_public_names() -> None:
         "RoutedClient",
         "Unreachable",
         "WatchEvent",
+        "custom_resources",
         "default_kubeconfig_path",
         "load_kubeconfig",
         "load_partitioned_kubeconfig",
+        "served_custom_resources",
     ]
     for name in client.__all__:
         assert getattr(client, name).__module__.startswith("arktos_lite.client._")
@@ -56,6 +58,8 @@ def test_values() -> None:
     assert issubclass(client.KubeconfigError, ValueError)
     assert issubclass(client.Unreachable, Exception)
     assert _parameters(client.load_kubeconfig) == ["path", "*context"]
+    assert _parameters(client.custom_resources) == ["crds", "*tenant"]
+    assert _parameters(client.served_custom_resources) == ["api", "*tenant"]
 
 
 def test_client_signatures() -> None:

@@ -43,6 +43,24 @@ def test_deletion_covers_everything_a_tenant_holds_once_with_namespaces_last() -
     assert scopes == sorted(scopes, key=lambda s: s is resources.Scope.TENANT)
 
 
+def test_custom_resources_go_before_the_built_in_ones_of_their_scope() -> None:
+    crontabs = resources.Resource(
+        "stable.example.com", "v1", "CronTab", "crontabs", resources.Scope.NAMESPACE
+    )
+    widgets = resources.Resource(
+        "stable.example.com", "v1", "Widget", "widgets", resources.Scope.TENANT
+    )
+    builtins = list(resources.Registry())
+    order = tenant.deletion_order([crontabs, widgets, *builtins])
+    assert order[0] == crontabs
+    first_tenant_scoped = next(i for i, r in enumerate(order) if r.scope is resources.Scope.TENANT)
+    assert order[first_tenant_scoped] == widgets
+    # The tenant's own CRDs go before its namespaces, and their objects with them.
+    plurals = [r.plural for r in order]
+    assert plurals.index("customresourcedefinitions") < plurals.index("namespaces")
+    assert plurals[-1] == "namespaces"
+
+
 class RecordingApi:
     """Stands in for the client: remembers what was created, and has nothing to list."""
 
