@@ -7,7 +7,7 @@ A CRD (`apiextensions.k8s.io/v1`) goes through the REST layer as kube-apiserver 
   the cleanup finalizer), then `validate_crd(crd, None)`;
 * update: `default_crd`, then `prepare_crd_update(crd, old)` (the status is the stored
   one, plus the new storage version), then `validate_crd(crd, old)`;
-* status update: the spec is the stored one, then `validate_crd_status(crd)`.
+* status update: the spec is the stored one, then `validate_crd(crd, old)` again.
 
 Errors are `FieldError`s worded and placed as kube-apiserver's apiextensions validation
 words and places them (`spec.versions[0].schema.openAPIV3Schema...`), with the limits of
@@ -54,13 +54,11 @@ __all__ = [
     "accepted_names",
     "default_crd",
     "forced_shared",
-    "mark_terminating",
     "name_conflicts",
     "prepare_crd_create",
     "prepare_crd_update",
     "resources_of",
     "validate_crd",
-    "validate_crd_status",
 ]
 
 GROUP: Final = "apiextensions.k8s.io"
@@ -199,34 +197,6 @@ def prepare_crd_update(crd: dict[str, Any], old: Mapping[str, Any]) -> None:
     crd["status"] = status
 
 
-def mark_terminating(crd: dict[str, Any], *, now: str) -> None:
-    """On the first delete, in place: the cleanup finalizer and the `Terminating` condition.
-
-    kube-apiserver adds both when a CRD is deleted; `now` is the RFC 3339 time of it.
-    """
-    meta = crd.setdefault("metadata", {})
-    finalizers = meta.setdefault("finalizers", [])
-    if CLEANUP_FINALIZER not in finalizers:
-        finalizers.append(CLEANUP_FINALIZER)
-    status = crd.setdefault("status", {})
-    conditions = [
-        c
-        for c in _list(status.get("conditions"))
-        if not (isinstance(c, Mapping) and c.get("type") == "Terminating")
-    ]
-    conditions.append(
-        {
-            "type": "Terminating",
-            "status": "True",
-            "lastTransitionTime": now,
-            "reason": "InstanceDeletionPending",
-            "message": "CustomResourceDefinition marked for deletion; CustomResource deletion "
-            "will begin soon",
-        }
-    )
-    status["conditions"] = conditions
-
-
 # ---------------------------------------------------------------------------------------
 # Validation
 
@@ -311,15 +281,6 @@ def validate_crd(crd: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[
     status = _mapping(crd.get("status"))
     _check_names(found, _mapping(status.get("acceptedNames")), "status.acceptedNames")
     _check_stored_versions(found, spec, status)
-    return found.errors
-
-
-def validate_crd_status(crd: Mapping[str, Any]) -> list[errors.FieldError]:
-    """Every problem with a status update of a CRD: the accepted names."""
-    found = _Found()
-    status = _mapping(crd.get("status"))
-    accepted = found.object(status, "acceptedNames", "status.acceptedNames") or {}
-    _check_names(found, accepted, "status.acceptedNames")
     return found.errors
 
 

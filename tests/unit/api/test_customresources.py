@@ -184,29 +184,6 @@ def test_update_keeps_the_status_and_adds_a_new_storage_version() -> None:
     assert problems(new, old) == []
 
 
-def test_delete_marks_terminating() -> None:
-    crd = crontab_crd()
-    crd["metadata"]["finalizers"] = ["other.example.com/x"]
-    crds.mark_terminating(crd, now="2026-01-01T00:00:00Z")
-    crds.mark_terminating(crd, now="2026-01-01T00:00:01Z")
-    assert crd["metadata"]["finalizers"] == ["other.example.com/x", crds.CLEANUP_FINALIZER]
-    terminating = [c for c in crd["status"]["conditions"] if c["type"] == "Terminating"]
-    assert terminating == [
-        {
-            "type": "Terminating",
-            "status": "True",
-            "lastTransitionTime": "2026-01-01T00:00:01Z",
-            "reason": "InstanceDeletionPending",
-            "message": "CustomResourceDefinition marked for deletion; CustomResource deletion "
-            "will begin soon",
-        }
-    ]
-
-
-# ---------------------------------------------------------------------------------------
-# Validation of a CRD
-
-
 def test_a_realistic_crd_is_valid() -> None:
     assert problems(crontab_crd()) == []
 
@@ -573,7 +550,7 @@ def test_update_may_not_drop_a_stored_version() -> None:
 def test_status_update_checks_accepted_names() -> None:
     crd = crontab_crd()
     crd["status"]["acceptedNames"] = {"plural": "Cron", "kind": "CronTab"}
-    [error] = crds.validate_crd_status(crd)
+    [error] = crds.validate_crd(crd, None)
     assert error.field == "status.acceptedNames.plural"
 
 
