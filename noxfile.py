@@ -56,7 +56,8 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def protos(session: nox.Session) -> None:
-    """Regenerate the checked-in gRPC modules: CRI (runtime/cri) and etcd (storage/etcd)."""
+    """Regenerate the checked-in gRPC modules: CRI (runtime/cri), etcd (storage/etcd) and
+    Mizar (network/mizar)."""
     # Pinned to the minor release the checked-in code came from, so regenerating without
     # a proto change gives no diff; bump it together with grpcio/protobuf in pyproject.
     session.install("grpcio-tools==1.85.1")
@@ -72,4 +73,5 @@ def protos(session: nox.Session) -> None:
         "src/arktos_lite/runtime/cri/api.proto",
         "src/arktos_lite/storage/etcd/kv.proto",
         "src/arktos_lite/storage/etcd/rpc.proto",
+        "src/arktos_lite/network/mizar/builtins.proto",
     )

@@ -86,6 +86,56 @@ KeepPods = Annotated[
     bool,
     typer.Option(help="On stop, leave pods running for the next start to adopt."),
 ]
+ClusterCidr = Annotated[
+    str,
+    typer.Option(
+        help="CIDR that Nodes' pod CIDRs are allocated from (comma-separated: one IPv4 and "
+        "one IPv6 for dual stack); empty: none are allocated."
+    ),
+]
+NodeCidrMaskSizeIpv4 = Annotated[
+    int, typer.Option("--node-cidr-mask-size-ipv4", help="Prefix length of a Node's IPv4 pod CIDR.")
+]
+NodeCidrMaskSizeIpv6 = Annotated[
+    int, typer.Option("--node-cidr-mask-size-ipv6", help="Prefix length of a Node's IPv6 pod CIDR.")
+]
+NeutronConfigFile = Annotated[
+    pathlib.Path | None,
+    typer.Option(
+        "--neutron-config",
+        help="YAML of the Neutron network controller: url, auth, projectId, keystone: {url, "
+        "username, password, projectName, userDomain, projectDomain}; flags win.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+NeutronUrl = Annotated[
+    str,
+    typer.Option(
+        help="Neutron's endpoint: VM pods' NICs get Neutron ports (empty, without "
+        "--neutron-config or --neutron-auth: no Neutron network controller)."
+    ),
+]
+NeutronAuthOption = Annotated[
+    controllers.NeutronAuth | None,
+    typer.Option("--neutron-auth", help="noauth (with --neutron-project-id) or password."),
+]
+NeutronProjectId = Annotated[str, typer.Option(help="The Neutron project of noauth.")]
+KeystoneUrl = Annotated[
+    str,
+    typer.Option(envvar="OS_AUTH_URL", help="Keystone's endpoint, for --neutron-auth password."),
+]
+OsUsername = Annotated[str, typer.Option(envvar="OS_USERNAME", help="Keystone user.")]
+OsPassword = Annotated[
+    str, typer.Option(envvar="OS_PASSWORD", help="Keystone password (better: $OS_PASSWORD).")
+]
+OsProjectName = Annotated[str, typer.Option(envvar="OS_PROJECT_NAME", help="Keystone project.")]
+OsUserDomain = Annotated[
+    str, typer.Option(envvar="OS_USER_DOMAIN_NAME", help="The Keystone user's domain.")
+]
+OsProjectDomain = Annotated[
+    str, typer.Option(envvar="OS_PROJECT_DOMAIN_NAME", help="The Keystone project's domain.")
+]
 Kubeconfig = Annotated[
     pathlib.Path | None,
     typer.Option(
@@ -95,11 +145,75 @@ Kubeconfig = Annotated[
 
 
 CONTAINERD_SOCKET = "unix:///run/containerd/containerd.sock"
+DEFAULT_CLUSTER_CIDR = "10.244.0.0/16"
 
 
 class ContainerRuntime(enum.StrEnum):
     PROCESS = "process"
     CONTAINERD = "containerd"
+
+
+class PodNetworkMode(enum.StrEnum):
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+
+
+PodNetwork = Annotated[
+    PodNetworkMode,
+    typer.Option(
+        help="Pods of the process runtime in network namespaces of their own (CNI bridge + "
+        "host-local from /usr/lib/cni, a bridge per tenant network, nftables isolation and "
+        "ClusterIPs), addressed from the Node's podCIDR. auto: when root with the CNI "
+        "plugins and nft; off: pods share the node's network."
+    ),
+]
+_POD_NETWORK = {PodNetworkMode.AUTO: None, PodNetworkMode.ON: True, PodNetworkMode.OFF: False}
+
+
+def _checked_manager(
+    options: controllers.ControllerManagerOptions,
+) -> controllers.ControllerManagerOptions:
+    try:
+        options.ipam()
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--cluster-cidr") from None
+    return options
+
+
+def _neutron_config(
+    config_file: pathlib.Path | None,
+    *,
+    url: str,
+    auth: controllers.NeutronAuth | None,
+    project_id: str,
+    keystone_url: str,
+    username: str,
+    password: str,
+    project_name: str,
+    user_domain: str,
+    project_domain: str,
+) -> controllers.NeutronConfig | None:
+    """The Neutron network controller's configuration; None when none is asked for."""
+    if config_file is None and not url and auth is None:
+        return None
+    given = {
+        "url": url,
+        "auth": auth.value if auth else "",
+        "project_id": project_id,
+        "keystone_url": keystone_url,
+        "username": username,
+        "password": password,
+        "project_name": project_name,
+        "user_domain": user_domain,
+        "project_domain": project_domain,
+    }
+    try:
+        config = controllers.NeutronConfig.from_file(config_file, **given)
+        config.check()
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--neutron-config/--neutron-*") from None
+    return config
 
 
 def _checked_endpoints(text: str) -> str:
@@ -167,6 +281,7 @@ def up(
     ] = True,
     vm_bridge: VmBridge = "",
     keep_pods: KeepPods = False,
+    pod_network: PodNetwork = PodNetworkMode.AUTO,
     agent: Annotated[
         bool, typer.Option(help="Run a node agent (off: a control plane without a node).")
     ] = True,
@@ -179,19 +294,58 @@ def up(
             "component, as separate processes. 0: everything in this process.",
         ),
     ] = 0,
+    cluster_cidr: ClusterCidr = DEFAULT_CLUSTER_CIDR,
+    node_cidr_mask_size_ipv4: NodeCidrMaskSizeIpv4 = 24,
+    node_cidr_mask_size_ipv6: NodeCidrMaskSizeIpv6 = 64,
+    neutron_config: NeutronConfigFile = None,
+    neutron_url: NeutronUrl = "",
+    neutron_auth: NeutronAuthOption = None,
+    neutron_project_id: NeutronProjectId = "",
+    keystone_url: KeystoneUrl = "",
+    os_username: OsUsername = "",
+    os_password: OsPassword = "",
+    os_project_name: OsProjectName = "",
+    os_user_domain: OsUserDomain = "Default",
+    os_project_domain: OsProjectDomain = "Default",
     verbose: Verbose = False,
 ) -> None:
     """Start the whole cluster in this process; Ctrl-C stops it cleanly."""
+    manager = _checked_manager(
+        controllers.ControllerManagerOptions(
+            cluster_cidr=cluster_cidr,
+            node_cidr_mask_size_ipv4=node_cidr_mask_size_ipv4,
+            node_cidr_mask_size_ipv6=node_cidr_mask_size_ipv6,
+            neutron_config=_neutron_config(
+                neutron_config,
+                url=neutron_url,
+                auth=neutron_auth,
+                project_id=neutron_project_id,
+                keystone_url=keystone_url,
+                username=os_username,
+                password=os_password,
+                project_name=os_project_name,
+                user_domain=os_user_domain,
+                project_domain=os_project_domain,
+            ),
+        )
+    )
     if vm_runtime_uri and not vm_runtime:
         raise typer.BadParameter(
             "give --vm-runtime-uri or --no-vm-runtime, not both", param_hint="--vm-runtime-uri"
         )
     if not runtime_endpoint and container_runtime is ContainerRuntime.CONTAINERD:
         runtime_endpoint = f"containerd,container,{containerd_endpoint}"
+    if partitions and manager.neutron_config is not None:
+        raise typer.BadParameter(
+            "a partitioned cluster starts its controller manager without Neutron: run "
+            "`arktos controller-manager --neutron-…` yourself",
+            param_hint="--neutron-url",
+        )
     if partitions:
         agent_args = ["--root-dir", str(data_dir / "agent"), "--port", "0"]
         if keep_pods:
             agent_args.append("--keep-pods")
+        agent_args += ["--pod-network", pod_network.value]
         if runtime_endpoint:
             agent_args += ["--runtime-endpoint", _checked_endpoints(runtime_endpoint)]
         if vm_runtime_uri:
@@ -226,6 +380,7 @@ def up(
             # Any free port: the API server finds the agent through its Node.
             port=0,
             keep_pods=keep_pods,
+            pod_network=_POD_NETWORK[pod_network],
         ),
         runtime_endpoints=_checked_endpoints(runtime_endpoint),
         vm_runtime_uri=vm_runtime_uri,
@@ -241,6 +396,7 @@ def up(
         plain_http=plain_http,
         workload_controllers=workload_controllers,
         agent=node if agent else None,
+        controller_manager=manager,
     )
     _run_cluster(options, verbose=verbose)
 
@@ -361,14 +517,45 @@ def controller_manager(
     kube_api_burst: Annotated[
         int, typer.Option(help="Requests allowed at once above the QPS.")
     ] = cluster.COMPONENT_BURST,
+    cluster_cidr: ClusterCidr = DEFAULT_CLUSTER_CIDR,
+    node_cidr_mask_size_ipv4: NodeCidrMaskSizeIpv4 = 24,
+    node_cidr_mask_size_ipv6: NodeCidrMaskSizeIpv6 = 64,
+    neutron_config: NeutronConfigFile = None,
+    neutron_url: NeutronUrl = "",
+    neutron_auth: NeutronAuthOption = None,
+    neutron_project_id: NeutronProjectId = "",
+    keystone_url: KeystoneUrl = "",
+    os_username: OsUsername = "",
+    os_password: OsPassword = "",
+    os_project_name: OsProjectName = "",
+    os_user_domain: OsUserDomain = "Default",
+    os_project_domain: OsProjectDomain = "Default",
     verbose: Verbose = False,
 ) -> None:
-    """Run the core controllers (tenant, namespace, garbage collector, node lifecycle)."""
-    _configure_process(verbose=verbose)
-    options = controllers.ControllerManagerOptions(
-        node_monitor_grace_period=node_monitor_grace_period,
-        pod_eviction_timeout=pod_eviction_timeout,
+    """Run the core controllers (tenant, namespace, garbage collector, node lifecycle,
+    endpoints, node IPAM; Neutron ports for VM pods' NICs when given Neutron)."""
+    options = _checked_manager(
+        controllers.ControllerManagerOptions(
+            node_monitor_grace_period=node_monitor_grace_period,
+            pod_eviction_timeout=pod_eviction_timeout,
+            cluster_cidr=cluster_cidr,
+            node_cidr_mask_size_ipv4=node_cidr_mask_size_ipv4,
+            node_cidr_mask_size_ipv6=node_cidr_mask_size_ipv6,
+            neutron_config=_neutron_config(
+                neutron_config,
+                url=neutron_url,
+                auth=neutron_auth,
+                project_id=neutron_project_id,
+                keystone_url=keystone_url,
+                username=os_username,
+                password=os_password,
+                project_name=os_project_name,
+                user_domain=os_user_domain,
+                project_domain=os_project_domain,
+            ),
+        )
     )
+    _configure_process(verbose=verbose)
 
     async def run() -> None:
         async with client.Client.from_kubeconfig(
@@ -472,6 +659,7 @@ def run_agent(
     ] = "127.0.0.1",
     max_pods: Annotated[int, typer.Option(min=1, help="Pods this node takes at most.")] = 110,
     keep_pods: KeepPods = False,
+    pod_network: PodNetwork = PodNetworkMode.AUTO,
     hollow: Annotated[
         int,
         typer.Option(
@@ -493,6 +681,7 @@ def run_agent(
             node_ip=node_ip,
             keep_pods=keep_pods,
             max_pods=max_pods,
+            pod_network=_POD_NETWORK[pod_network],
         ),
         runtime_endpoints=_checked_endpoints(runtime_endpoint),
         vm_runtime_uri=vm_runtime_uri,

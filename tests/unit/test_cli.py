@@ -36,7 +36,11 @@ def test_up_runs_the_whole_cluster_with_the_defaults(
     invoke("up")
     node = cluster.AgentOptions(
         agent.AgentConfig(
-            node_name=socket.gethostname(), root_dir=cluster.DEFAULT_DATA_DIR / "agent", port=0
+            node_name=socket.gethostname(),
+            root_dir=cluster.DEFAULT_DATA_DIR / "agent",
+            port=0,
+            # `up` gives pods networks of their own where the machine allows.
+            pod_network=None,
         ),
         default_vm_runtime=True,
     )

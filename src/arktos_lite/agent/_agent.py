@@ -25,6 +25,7 @@ import trio
 from arktos_lite import client, machinery
 from arktos_lite.agent import (
     _actions as actions_,
+    _network as network_,
     _node as node_,
     _pods as pods_,
     _runtimes as runtimes,
@@ -68,6 +69,10 @@ class AgentConfig:
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # How long stopping the pods on shutdown may take at most.
     shutdown_timeout: float = 30.0
+    # Pods' own network namespaces through CNI (`arktos up` and `arktos agent` default to
+    # None): None when root with the plugins and nft, False never (pods share the node's
+    # network, as they do by default here).
+    pod_network: bool | None = False
 
 
 class Agent:
@@ -87,6 +92,15 @@ class Agent:
             tenant=resources.ALL_TENANTS,
             field_selector=f"spec.nodeName={config.node_name}",
         )
+        self.networking = network_.PodNetworking(
+            api,
+            node_name=config.node_name,
+            root_dir=config.root_dir,
+            informers=self._informers,
+            enabled=config.pod_network,
+            keep=config.keep_pods,
+            pods=self.pods,
+        )
         self.pod_manager = pods_.PodManager(
             api,
             node_name=config.node_name,
@@ -96,6 +110,7 @@ class Agent:
             recorder=self.recorder,
             pods=self.pods,
             stop_timeout=config.shutdown_timeout,
+            network=self.networking,
         )
         self.action_worker = actions_.ActionWorker(
             api, node_name=config.node_name, locator=self.pod_manager, recorder=self.recorder
@@ -148,9 +163,11 @@ class Agent:
                         lease_renew_interval=config.lease_renew_interval,
                         status_update_interval=config.status_update_interval,
                         status_report_interval=config.node_status_report,
+                        conditions=lambda: [self.networking.condition()],
                     )
                     await nursery.start(self.reporter.run)
                     self._informers.start(nursery)
+                    await nursery.start(self.networking.run)
                     await nursery.start(run_pod_manager)
                     await nursery.start(self.action_worker.run)
                     logger.info(

@@ -19,8 +19,9 @@
   `ContainerRuntimeReady` / `VmRuntimeReady` from the `RuntimeReady` condition of each
   workload type's default runtime (False with a reason when there is none, or it cannot
   be reached). `lastHeartbeatTime` is stamped on every status write,
-  `lastTransitionTime` only when a condition's status changes. Conditions of other
-  types (e.g. `NetworkUnavailable`) are kept.
+  `lastTransitionTime` only when a condition's status changes. `conditions` adds the
+  ones other parts of the agent own (pod networking's `NetworkUnavailable`); conditions
+  of other types are kept.
 * Status is computed every `status_update_interval` seconds and written when anything a
   user would see changed, and at least every `status_report_interval` seconds. A write
   that loses a race (409) is recomputed over the Node as it is now; a Node deleted under
@@ -498,6 +499,8 @@ class Observed:
     host: HostInfo
     usage: Usage
     reports: tuple[RuntimeReport, ...]
+    # Extra conditions the agent's other parts own (pod networking's NetworkUnavailable).
+    extra: tuple[Condition, ...] = ()
 
 
 def node_status(
@@ -515,7 +518,9 @@ def node_status(
     status["capacity"] = capacity(observed.host, observed.usage, max_pods=max_pods)
     status["allocatable"] = allocatable(observed.host, observed.usage, max_pods=max_pods)
     status["conditions"] = merge_conditions(
-        old.get("conditions") or (), node_conditions(observed.reports, observed.usage), now=now
+        old.get("conditions") or (),
+        [*node_conditions(observed.reports, observed.usage), *observed.extra],
+        now=now,
     )
     status["addresses"] = [
         {"type": "InternalIP", "address": node_ip},
@@ -669,6 +674,7 @@ class NodeReporter:
         usage: Usage | None = None,
         sample: Callable[[pathlib.Path], Usage] = sample_usage,
         clock: Callable[[], datetime.datetime] = wall_clock,
+        conditions: Callable[[], Sequence[Condition]] | None = None,
     ) -> None:
         self._api = api
         self.node_name = node_name
@@ -686,6 +692,7 @@ class NodeReporter:
         self._usage = usage
         self._sample = sample
         self._clock = clock
+        self._conditions = conditions
         self._leases = LeaseKeeper(
             api, node_name=node_name, duration=lease_duration_seconds, clock=clock
         )
@@ -775,7 +782,8 @@ class NodeReporter:
         usage = self._usage
         if usage is None:
             usage = await trio.to_thread.run_sync(self._sample, self._root_dir)
-        return Observed(self._host, usage, tuple(reports))
+        extra = tuple(self._conditions()) if self._conditions is not None else ()
+        return Observed(self._host, usage, tuple(reports), extra)
 
     def _status(self, old: Mapping[str, Any], observed: Observed) -> Obj:
         return node_status(

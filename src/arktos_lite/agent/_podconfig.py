@@ -10,7 +10,9 @@ Pure functions from the pod object to CRI messages. Guarantees:
   (JSON) and the pod's termination grace period.
 * Logs go to `<root>/pods/<tenant>_<namespace>_<name>_<uid>/logs/<container>/<restarts>.log`.
 * A VM pod runs one container named after its virtual machine, whose spec travels as JSON
-  in the annotation `arktos.futurewei.com/virtual-machine` for the VM runtime to read.
+  in the annotation `arktos.futurewei.com/virtual-machine` for the VM runtime to read;
+  its network ports (the NICs of `spec.nics` whose `status.nicStatuses` entry has the
+  same `portId` and a MAC address) in `arktos.futurewei.com/nics`, to get a NIC each.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ TERMINATION_MESSAGE_POLICY = "io.kubernetes.container.terminationMessagePolicy"
 PRE_STOP_HANDLER = "io.kubernetes.container.preStopHandler"
 TERMINATION_GRACE_PERIOD = "io.kubernetes.pod.terminationGracePeriod"
 VIRTUAL_MACHINE = "arktos.futurewei.com/virtual-machine"
+VM_NICS = "arktos.futurewei.com/nics"
 
 DEFAULT_GRACE_PERIOD = 30
 CPU_PERIOD = 100_000
@@ -225,6 +228,24 @@ def container_labels(ref: PodRef, name: str, *, init: bool) -> dict[str, str]:
     return labels
 
 
+def vm_ports(pod: Mapping[str, Any]) -> list[Obj]:
+    """The pod's NICs that have a network port with a known MAC address, in spec order."""
+    statuses = {
+        s.get("name"): s
+        for s in (pod.get("status") or {}).get("nicStatuses") or ()
+        if isinstance(s, dict)
+    }
+    ports = []
+    for nic in (pod.get("spec") or {}).get("nics") or ():
+        if not isinstance(nic, dict):
+            continue
+        status = statuses.get(nic.get("name")) or {}
+        port = nic.get("portId")
+        if port and status.get("portId") == port and status.get("macAddress"):
+            ports.append({"name": nic["name"], "portId": port, "macAddress": status["macAddress"]})
+    return ports
+
+
 def container_config(
     pod: Mapping[str, Any],
     container: Mapping[str, Any],
@@ -252,6 +273,9 @@ def container_config(
     vm = (pod.get("spec") or {}).get("virtualMachine")
     if vm:
         annotations[VIRTUAL_MACHINE] = orjson.dumps(vm).decode()
+        ports = vm_ports(pod)
+        if ports:
+            annotations[VM_NICS] = orjson.dumps(ports).decode()
     image = container.get("image") or ""
     return cri.ContainerConfig(
         metadata=cri.ContainerMetadata(name=name, attempt=restart_count),

@@ -33,6 +33,7 @@ import trio
 from arktos_lite import client, machinery, runtime
 from arktos_lite.agent import (
     _env as env,
+    _network as podnetwork,
     _podconfig as podconfig,
     _podworker as podworker,
     _runtimes as runtimes,
@@ -113,6 +114,7 @@ class PodManager:
         backoff_reset: float = 600.0,
         stop_timeout: float = 30.0,
         reader: env.ObjectReader | None = None,
+        network: podnetwork.PodNetworking | None = None,
     ) -> None:
         self.node_name = node_name
         self._runtimes = runtimes
@@ -130,7 +132,7 @@ class PodManager:
             resync_interval=resync_interval,
         )
         self._services = podworker.Services(
-            api=api, recorder=recorder, reader=reader or ClientReader(api)
+            api=api, recorder=recorder, reader=reader or ClientReader(api), network=network
         )
         self._workers: dict[str, podworker.PodWorker] = {}
         self._worker_scopes: dict[str, trio.CancelScope] = {}
@@ -324,6 +326,8 @@ class PodManager:
                 if container.pod_sandbox_id == sandbox.id:
                     await rt.remove_container(container.id)
             await rt.remove_pod_sandbox(sandbox.id)
+        if self._services.network is not None:
+            await self._services.network.detach(uid)
 
     # Shutdown
 

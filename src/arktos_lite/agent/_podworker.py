@@ -54,9 +54,10 @@ import httpx
 import orjson
 import trio
 
-from arktos_lite import client, machinery, runtime as runtime_
+from arktos_lite import client, machinery, network as network_, runtime as runtime_
 from arktos_lite.agent import (
     _env as env,
+    _network as podnetwork,
     _podconfig as podconfig,
     _probes as probes,
     _runtimes as runtimes,
@@ -93,6 +94,7 @@ TRANSIENT_ERRORS = (
     client.Unreachable,
     OSError,
     httpx.HTTPError,
+    network_.NetworkError,
 )
 
 
@@ -177,6 +179,8 @@ class Services:
     api: client.Client
     recorder: machinery.EventRecorder
     reader: env.ObjectReader
+    # Pods' own network namespaces (None: every pod shares the node's network).
+    network: podnetwork.PodNetworking | None = None
 
 
 def go_duration(seconds: float) -> str:
@@ -725,6 +729,9 @@ class PodWorker:
             if sandbox.state == cri.SANDBOX_READY:
                 await self.runtime.runtime.stop_pod_sandbox(sandbox.id)
                 acted = True
+        if acted and self._services.network is not None:
+            # A pod that is done gives its address back, as kubelet's StopPodSandbox does.
+            await self._services.network.detach(self.uid)
         return acted
 
     async def _new_sandbox(self, pod: Obj, observed: _Observed) -> str:
@@ -739,6 +746,18 @@ class PodWorker:
         await trio.to_thread.run_sync(
             lambda: Path(config.log_directory).mkdir(parents=True, exist_ok=True)
         )
+        if self._services.network is not None:
+            try:
+                attachment = await self._services.network.attach(pod, self.runtime)
+            except network_.NetworkError as exc:
+                self._event(
+                    pod, "Warning", "FailedCreatePodSandBox", f"pod network not set up: {exc}"
+                )
+                raise
+            if attachment is not None:
+                config.annotations[runtime_.POD_NETNS] = attachment.netns
+                config.annotations[runtime_.POD_IPS] = ",".join(attachment.ips)
+                config.linux.security_context.namespace_options.network = cri.POD
         sandbox_id = await self.runtime.runtime.run_pod_sandbox(config)
         logger.debug("pod %s: sandbox %s (attempt %d)", self.key, sandbox_id, attempt)
         return sandbox_id
@@ -1108,6 +1127,8 @@ class PodWorker:
                     await rt.remove_container(container.id)
             for sandbox in observed.sandboxes:
                 await rt.remove_pod_sandbox(sandbox.id)
+        if self._services.network is not None:
+            await self._services.network.detach(self.uid)
         ref = podconfig.PodRef.of(pod)
         await volumes.cleanup_volumes(podconfig.pod_dir(self._settings.root_dir, ref))
         if delete:

@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 _CORE: Final = "io.k8s.api.core.v1."
+# Arktos's own API group (k8s.io/arktos-ext/pkg/apis/arktosextensions/v1).
+_EXT: Final = "io.k8s.arktos-ext.pkg.apis.arktosextensions.v1."
+_EXT_GROUP: Final = "arktos.futurewei.com"
 _META: Final = "io.k8s.apimachinery.pkg.apis.meta.v1."
 
 
@@ -45,9 +48,14 @@ def _object(
 
 
 def _kind(
-    kind: str, description: str, fields: Mapping[str, Any], *, required: tuple[str, ...] = ()
+    kind: str,
+    description: str,
+    fields: Mapping[str, Any],
+    *,
+    required: tuple[str, ...] = (),
+    group: str = "",
 ) -> dict[str, Any]:
-    """A top-level kind of the core group: type meta, object meta and `fields`."""
+    """A top-level kind (of the core group by default): type meta, object meta and `fields`."""
     schema = _object(
         description,
         {
@@ -58,18 +66,18 @@ def _kind(
         },
         required=required,
     )
-    schema["x-kubernetes-group-version-kind"] = [{"group": "", "kind": kind, "version": "v1"}]
+    schema["x-kubernetes-group-version-kind"] = [{"group": group, "kind": kind, "version": "v1"}]
     return schema
 
 
-def _list_of(kind: str) -> dict[str, Any]:
+def _list_of(kind: str, *, prefix: str = _CORE, group: str = "") -> dict[str, Any]:
     schema = _object(
         f"{kind}List is a list of {kind} objects.",
         {
             "apiVersion": _string("APIVersion defines the versioned schema of this object."),
             "items": {
                 "description": f"Items is the list of {kind} objects.",
-                "items": {"$ref": f"#/$defs/{_CORE}{kind}"},
+                "items": {"$ref": f"#/$defs/{prefix}{kind}"},
                 "type": ["array", "null"],
             },
             "kind": _string("Kind is a string value representing the REST resource."),
@@ -78,7 +86,7 @@ def _list_of(kind: str) -> dict[str, Any]:
         required=("items",),
     )
     schema["x-kubernetes-group-version-kind"] = [
-        {"group": "", "kind": f"{kind}List", "version": "v1"}
+        {"group": group, "kind": f"{kind}List", "version": "v1"}
     ]
     return schema
 
@@ -147,6 +155,47 @@ DEFINITIONS: Final[Mapping[str, Mapping[str, Any]]] = {
         required=("controllerType",),
     ),
     _CORE + "ControllerInstanceList": _list_of("ControllerInstance"),
+    # Tenant networks (arktos.futurewei.com/v1)
+    _EXT + "Network": _kind(
+        "Network",
+        "Arktos: a network of a tenant (flat, vpc or mizar); a pod joins the one its "
+        "label arktos.futurewei.com/network names, `default` if it has none.",
+        {
+            "spec": _ref(_EXT + "NetworkSpec", "The network's desired state."),
+            "status": _ref(_EXT + "NetworkStatus", "The network's observed state."),
+        },
+        group=_EXT_GROUP,
+    ),
+    _EXT + "NetworkSpec": _object(
+        "NetworkSpec describes a network.",
+        {
+            "type": _string("The network's type: flat, vpc or mizar. Cannot be changed."),
+            "vpcID": _string("The VPC of the network provider; required for type vpc."),
+            "service": _ref(_EXT + "NetworkService", "How services of the network get VIPs."),
+        },
+        required=("type",),
+    ),
+    _EXT + "NetworkService": _object(
+        "NetworkService says how services of a network get their virtual IPs.",
+        {
+            "ipam": _string("Who assigns service VIPs: Kubernetes or External."),
+            "cidrs": {
+                "description": "The ranges service VIPs come from.",
+                "items": {"type": ["string", "null"]},
+                "type": ["array", "null"],
+                "x-kubernetes-list-type": "atomic",
+            },
+        },
+    ),
+    _EXT + "NetworkStatus": _object(
+        "NetworkStatus is the observed state of a network.",
+        {
+            "phase": _string("Pending, Ready, Failed, Terminating or Unknown."),
+            "message": _string("Why the network is in its phase."),
+            "dnsServiceIP": _string("The address of the network's DNS service."),
+        },
+    ),
+    _EXT + "NetworkList": _list_of("Network", prefix=_EXT, group=_EXT_GROUP),
     # Actions on VM pods
     _CORE + "Action": _kind(
         "Action",
@@ -301,6 +350,18 @@ DEFINITIONS: Final[Mapping[str, Mapping[str, Any]]] = {
         },
         required=("name",),
     ),
+    _CORE + "NicStatus": _object(
+        "Arktos: the observed state of a pod's network interface.",
+        {
+            "name": _string("The interface's name, as in spec.nics."),
+            "portId": _string("The network port of the interface."),
+            "macAddress": _string("The port's MAC address."),
+            "ipAddress": _string("The port's IP address."),
+            "state": _string("Pending, Ready or Failed."),
+            "reason": _string("Why the interface is in its state."),
+        },
+        required=("name",),
+    ),
 }
 """New definitions by name; `_schema` layers them, and the fields below, over upstream."""
 
@@ -327,6 +388,15 @@ POD_OVERLAY: Final[Mapping[str, Mapping[str, Any]]] = {
             "virtualMachineStatus": _ref(
                 _CORE + "VirtualMachineStatus", "Arktos: the state of the pod's virtual machine."
             ),
+            "nicStatuses": {
+                "description": "Arktos: the state of the pod's network interfaces.",
+                "type": ["array", "null"],
+                "items": {"$ref": f"#/$defs/{_CORE}NicStatus"},
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                "x-kubernetes-patch-strategy": "merge",
+                "x-kubernetes-patch-merge-key": "name",
+            },
         },
     },
 }

@@ -267,6 +267,16 @@ RESOURCES: tuple[Resource, ...] = (
         categories=("api-extensions",),
         subresources=frozenset({"status"}),
     ),
+    # Arktos: a tenant's network (flat, vpc or mizar); pods choose one by label.
+    Resource(
+        "arktos.futurewei.com",
+        "v1",
+        "Network",
+        "networks",
+        Scope.TENANT,
+        short_names=("ne", "net"),
+        subresources=frozenset({"status"}),
+    ),
 )
 
 

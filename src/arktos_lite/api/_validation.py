@@ -2179,6 +2179,39 @@ def _check_cluster_role_binding(
     _check_binding(c, obj, old, namespaced=False)
 
 
+# --- Networks (arktos.futurewei.com/v1) -----------------------------------------------------
+
+NETWORK_TYPES = ("flat", "vpc", "mizar")
+NETWORK_IPAMS = ("Kubernetes", "External")
+NETWORK_PHASES = ("Pending", "Ready", "Failed", "Terminating", "Unknown")
+_CIDR_MSG = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
+
+
+def _check_network(c: _Checker, obj: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+    spec = _spec(c, obj)
+    kind = c.enum(spec, "type", "spec.type", NETWORK_TYPES)
+    vpc = c.string(spec, "vpcID", "spec.vpcID")
+    if kind == "vpc" and not vpc:
+        c.required("spec.vpcID", "a network of type vpc names its VPC")
+    service = c.mapping(spec, "service", "spec.service") or {}
+    c.enum(service, "ipam", "spec.service.ipam", NETWORK_IPAMS, required=False)
+    for i, cidr in c.strings(service, "cidrs", "spec.service.cidrs"):
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            c.invalid(f"spec.service.cidrs[{i}]", cidr, _CIDR_MSG)
+    status = c.mapping(obj, "status", "status") or {}
+    c.enum(status, "phase", "status.phase", NETWORK_PHASES, required=False)
+    c.string(status, "message", "status.message")
+    dns = c.string(status, "dnsServiceIP", "status.dnsServiceIP")
+    if dns and not _is_ip(dns):
+        c.invalid("status.dnsServiceIP", dns, _IP_MSG)
+    if old is not None:
+        old_type = (old.get("spec") or {}).get("type")
+        if kind is not None and old_type and kind != old_type:
+            c.invalid("spec.type", kind, _IMMUTABLE)
+
+
 # --- Dispatch -------------------------------------------------------------------------------
 
 _KindCheck = Callable[[_Checker, Mapping[str, Any], Mapping[str, Any] | None], None]
@@ -2206,6 +2239,7 @@ _KINDS: dict[tuple[str, str], _Kind] = {
         dns1123_label_problems, _check_controller_instance, has_spec=False
     ),
     ("", "Action"): _Kind(check=_check_action),
+    ("arktos.futurewei.com", "Network"): _Kind(check=_check_network),
     ("apps", "Deployment"): _Kind(check=_check_deployment),
     ("apps", "ReplicaSet"): _Kind(check=_check_replica_set),
     ("coordination.k8s.io", "Lease"): _Kind(check=_check_lease),

@@ -50,7 +50,7 @@ def initial_status(resource: resources.Resource, obj: Obj) -> Obj | None:
             return {}
         case ("", "Service"):
             return {"loadBalancer": {}}
-        case ("", "Action"):
+        case ("", "Action") | ("arktos.futurewei.com", "Network"):
             return {}
     return None
 

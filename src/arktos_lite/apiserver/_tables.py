@@ -770,6 +770,30 @@ def _action_cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     ]
 
 
+# Arktos's tenant networks (arktos.futurewei.com/v1)
+_NETWORK_COLUMNS = (
+    _NAME,
+    Column("Type", description="The network's type: flat, vpc or mizar."),
+    Column("VPC", description="The VPC of the network provider."),
+    Column("Phase", description="The network's lifecycle phase."),
+    Column("DNS", description="The address of the network's DNS service."),
+    _AGE,
+)
+
+
+def _network_cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
+    spec = _map(obj.get("spec"))
+    status = _map(obj.get("status"))
+    return [
+        _name(obj),
+        _str(spec.get("type")) or "<none>",
+        _str(spec.get("vpcID")) or "<none>",
+        _str(status.get("phase")) or "<none>",
+        _str(status.get("dnsServiceIP")) or "<none>",
+        _age(obj, now),
+    ]
+
+
 _LEASE_COLUMNS = (
     _NAME,
     Column(
@@ -1202,6 +1226,7 @@ _PRINTERS: dict[tuple[str, str], _Printer] = {
         _DATA_PARTITION_CONFIG_COLUMNS, _data_partition_config_cells
     ),
     ("", "Action"): _Printer(_ACTION_COLUMNS, _action_cells),
+    ("arktos.futurewei.com", "Network"): _Printer(_NETWORK_COLUMNS, _network_cells),
     ("apps", "Deployment"): _Printer(_DEPLOYMENT_COLUMNS, _deployment_cells),
     ("apps", "ReplicaSet"): _Printer(_REPLICA_SET_COLUMNS, _replica_set_cells),
     ("coordination.k8s.io", "Lease"): _Printer(_LEASE_COLUMNS, _lease_cells),

@@ -17,8 +17,12 @@ import trio
 from arktos_lite import client, machinery
 from arktos_lite.controllers import (
     _actions as actions,
+    _endpoints as endpoints,
     _gc as gc,
     _namespace as namespace,
+    _network as network,
+    _neutron as neutron,
+    _nodeipam as nodeipam,
     _nodelifecycle as nodelifecycle,
     _tenant as tenant,
 )
@@ -37,6 +41,29 @@ class ControllerManagerOptions:
     node_monitor_period: float = 5.0
     # How long a complete Action (VM reboot/snapshot/restore) is kept, in seconds.
     action_retention: float = actions.DEFAULT_RETENTION
+    # Where Nodes' pod CIDRs come from (comma-separated, one per IP family); "" hands
+    # out none (node IPAM off).
+    cluster_cidr: str = nodeipam.DEFAULT_CLUSTER_CIDR
+    node_cidr_mask_size_ipv4: int = nodeipam.DEFAULT_MASK_IPV4
+    node_cidr_mask_size_ipv6: int = nodeipam.DEFAULT_MASK_IPV6
+    # Neutron ports for VM pods' NICs; None: no Neutron network controller.
+    neutron_config: neutron.NeutronConfig | None = None
+
+    def ipam(self) -> nodeipam.IPAMOptions | None:
+        """Node IPAM's options; None when it is off. Raises ValueError for a cluster
+        CIDR or mask that does not fit."""
+        cidrs = nodeipam.parse_cluster_cidrs(
+            self.cluster_cidr,
+            mask_ipv4=self.node_cidr_mask_size_ipv4,
+            mask_ipv6=self.node_cidr_mask_size_ipv6,
+        )
+        if not cidrs:
+            return None
+        return nodeipam.IPAMOptions(
+            cluster_cidrs=cidrs,
+            mask_ipv4=self.node_cidr_mask_size_ipv4,
+            mask_ipv6=self.node_cidr_mask_size_ipv6,
+        )
 
 
 class _Controller(Protocol):
@@ -67,7 +94,20 @@ class ControllerManager:
                 monitor_period=options.node_monitor_period,
             ),
             actions.ActionController(self._api, informers, retention=options.action_retention),
+            endpoints.EndpointsController(self._api, informers, recorder=recorder),
+            network.NetworkController(self._api, informers, recorder=recorder),
         ]
+        ipam = options.ipam()
+        if ipam is not None:
+            controllers.append(
+                nodeipam.NodeIPAMController(self._api, informers, recorder=recorder, options=ipam)
+            )
+        if options.neutron_config is not None:
+            controllers.append(
+                neutron.NeutronController(
+                    self._api, informers, recorder=recorder, config=options.neutron_config
+                )
+            )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(recorder.run)
             await nursery.start(informers.run)

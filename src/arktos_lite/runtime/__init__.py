@@ -37,6 +37,9 @@ from arktos_lite.runtime._errors import (
     Unimplemented as Unimplemented,
 )
 from arktos_lite.runtime._protocol import (
+    POD_IPS as POD_IPS,
+    POD_NETNS as POD_NETNS,
+    POD_NETWORK_INFO as POD_NETWORK_INFO,
     VM_ID as VM_ID,
     VM_MEMORY as VM_MEMORY,
     VM_POWER_STATE as VM_POWER_STATE,
@@ -55,6 +58,9 @@ from arktos_lite.runtime._vmresources import (
 __all__ = [
     "VM_ID",
     "VM_MEMORY",
+    "POD_IPS",
+    "POD_NETNS",
+    "POD_NETWORK_INFO",
     "VM_POWER_STATE",
     "VM_RESTART_COUNT",
     "VM_STATE",

@@ -35,6 +35,16 @@ VM_RESTART_COUNT = "vm.runtime.arktos.futurewei.com/restart-count"
 VM_VCPUS = "vm.runtime.arktos.futurewei.com/vcpus"
 VM_MEMORY = "vm.runtime.arktos.futurewei.com/memory"
 
+# Pod networking (the embedded process runtime): a sandbox whose config asks for a pod
+# network namespace (`NamespaceOption.network = POD`) and carries these annotations runs
+# its containers in the network namespace at that path (`ip netns`), and its status
+# reports these addresses (comma-separated, the first is the pod's IP). The agent made
+# the namespace and attached it; the runtime only enters it.
+POD_NETNS = "network.arktos.futurewei.com/netns"
+POD_IPS = "network.arktos.futurewei.com/ips"
+# A runtime that honours them says "true" under this key of its verbose Status info.
+POD_NETWORK_INFO = "podNetworkNamespaces"
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ExecResult:

@@ -37,6 +37,7 @@ async def test_api_and_groups(admin: httpx.AsyncClient) -> None:
         "apps": "apps/v1",
         "authentication.k8s.io": "authentication.k8s.io/v1",
         "apiextensions.k8s.io": "apiextensions.k8s.io/v1",
+        "arktos.futurewei.com": "arktos.futurewei.com/v1",
         "coordination.k8s.io": "coordination.k8s.io/v1",
         "discovery.k8s.io": "discovery.k8s.io/v1",
         "rbac.authorization.k8s.io": "rbac.authorization.k8s.io/v1",

@@ -45,6 +45,7 @@ async def test_the_index_and_a_document(admin: httpx.AsyncClient) -> None:
         "api/v1",
         "apis/apps/v1",
         "apis/apiextensions.k8s.io/v1",
+        "apis/arktos.futurewei.com/v1",
         "apis/coordination.k8s.io/v1",
         "apis/discovery.k8s.io/v1",
         "apis/rbac.authorization.k8s.io/v1",

@@ -44,6 +44,7 @@ def test_agent_config_fields_and_defaults() -> None:
         "keep_pods": False,
         "labels": {},
         "shutdown_timeout": 30.0,
+        "pod_network": False,
     }
 
 

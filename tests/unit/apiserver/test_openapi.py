@@ -79,6 +79,7 @@ def test_the_index_names_every_group_version_with_its_hash() -> None:
         "api/v1",
         "apis/apiextensions.k8s.io/v1",
         "apis/apps/v1",
+        "apis/arktos.futurewei.com/v1",
         "apis/coordination.k8s.io/v1",
         "apis/discovery.k8s.io/v1",
         "apis/rbac.authorization.k8s.io/v1",

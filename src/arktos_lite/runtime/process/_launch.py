@@ -3,7 +3,8 @@
 Every container runs under a small `/bin/sh` wrapper in a new session (so its process
 group is the container)::
 
-    [join cgroups] -> [unshare --fork --pid --mount-proc --mount --uts --ipc] ->
+    [join cgroups] -> [nsenter --net=<pod netns>] ->
+        [unshare --fork --pid --mount-proc --mount --uts --ipc] ->
         sh: [hostname, bind mounts]; cd workdir; trap : TERM INT; "$@"; echo $? > exit
 
 The wrapper ignores SIGTERM/SIGINT only by catching them with a no-op trap, so the workload
@@ -104,28 +105,41 @@ def container_argv(
     cgroup_procs: Sequence[Path] = (),
     isolation: Isolation | None = None,
     env_names: Collection[str] = (),
+    netns: tuple[str, str] | None = None,
 ) -> list[str]:
     """The argv (run with /bin/sh in a new session) that starts `program` as a container.
 
     The wrapper scripts are written next to `exit_file` (so `ps` shows
     `/bin/sh .../start.sh <program>`); they must stay there while the container runs.
     `env_names` are the variables the container's environment sets (the wrapper leaves
-    those alone).
+    those alone). `netns` is `(nsenter, path)`: the container runs in the network
+    namespace at `path` (the wrapper's process enters it and execs, keeping its pid).
     """
     inner = _inner_script(
         workdir=workdir, exit_file=exit_file, isolation=isolation, env_names=env_names
     )
     outer = [f"echo $$ > {shlex.quote(str(f))} 2>/dev/null || :" for f in cgroup_procs]
     start = exit_file.with_name("start.sh")
-    if isolation is None:
+    enter = ""
+    if netns is not None:
+        nsenter, path = netns
+        enter = f"{shlex.quote(nsenter)} --net={shlex.quote(path)} -- "
+        outer.append(
+            f"[ -e {shlex.quote(path)} ] || "
+            + _fail(f"network namespace {path} not found", exit_file)
+        )
+    if isolation is None and not enter:
         outer.append(inner)
     else:
         init = exit_file.with_name("init.sh")
         init.write_text(inner + "\n")
-        outer.append(
-            f"exec {shlex.quote(isolation.unshare)} --fork --pid --mount-proc --mount --uts "
-            f'--ipc --propagation private {SHELL} {shlex.quote(str(init))} "$@"'
-        )
+        if isolation is None:
+            outer.append(f'exec {enter}{SHELL} {shlex.quote(str(init))} "$@"')
+        else:
+            outer.append(
+                f"exec {enter}{shlex.quote(isolation.unshare)} --fork --pid --mount-proc "
+                f'--mount --uts --ipc --propagation private {SHELL} {shlex.quote(str(init))} "$@"'
+            )
     start.write_text("\n".join(outer) + "\n")
     return [SHELL, str(start), *program]
 

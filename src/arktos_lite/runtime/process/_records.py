@@ -57,6 +57,8 @@ class ContainerRecord:
     runc: bool = False
     image_id: str = ""
     rootfs: str = ""
+    # The pod's network namespace (a path) the container runs in; "" for the node's.
+    netns: str = ""
     # What could not be honoured (mounts without isolation, limits without cgroups).
     notes: list[str] = dataclasses.field(default_factory=list)
 

@@ -17,7 +17,8 @@ read; usage and CPU time are hierarchical, so stats read the outer cgroups as be
 `remove_cgroups` removes the ``<name>/<id>`` directories runc made in the other
 hierarchies.
 
-The container gets the PID, IPC, UTS and mount namespaces (not the network one: pods
+The container gets the PID, IPC, UTS and mount namespaces (the network one only with pod
+networking, the sandbox's, see `runtime.POD_NETNS`; otherwise pods
 share the node's network), containerd's default capabilities, ``RLIMIT_NOFILE``
 1024/1024, and runc's default mounts, masked and read-only paths.
 """
@@ -172,8 +173,9 @@ def bundle_config(
     mounts: Sequence[BindMount],
     etc_files: Mapping[str, str],
     cgroups_path: str,
+    netns: str = "",
 ) -> dict[str, Any]:
-    """The OCI runtime spec (config.json) of one container."""
+    """The OCI runtime spec (config.json) of one container (in `netns`, a path, if given)."""
     bind: list[dict[str, Any]] = []
     taken = {m.container_path.rstrip("/") or "/" for m in mounts}
     for destination, source in etc_files.items():
@@ -206,7 +208,8 @@ def bundle_config(
             "cgroupsPath": cgroups_path,
             # Limits are on the enclosing per-container cgroups (see the module docstring).
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")],
+            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+            + ([{"type": "network", "path": netns}] if netns else []),
             "maskedPaths": list(_MASKED),
             "readonlyPaths": list(_READONLY),
         },

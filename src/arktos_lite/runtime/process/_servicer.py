@@ -11,11 +11,12 @@ INTERNAL.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import grpc
 
-from arktos_lite.runtime import _servicer as base
+from arktos_lite.runtime import _protocol as protocol, _servicer as base
 from arktos_lite.runtime.cri import api_pb2 as cri, api_pb2_grpc
 from arktos_lite.runtime.process._supervisor import Supervisor
 
@@ -63,7 +64,8 @@ class RuntimeServicer(base.RuntimeServicer[Supervisor]):
                         type="NetworkReady",
                         status=True,
                         reason="HostNetwork",
-                        message="containers share the host's network",
+                        message="containers share the host's network, or the pod "
+                        "network namespace their sandbox names",
                     ),
                 ]
             ),
@@ -73,6 +75,9 @@ class RuntimeServicer(base.RuntimeServicer[Supervisor]):
             response.info["isolation"] = self.backend.isolation.description
             response.info["root_dir"] = str(self.backend.root)
             response.info["streaming"] = "yes" if self.exec_url is not None else "no"
+            # Sandboxes with `runtime.POD_NETNS` run their containers in that namespace.
+            can_enter = bool(self.backend.isolation.nsenter) and os.geteuid() == 0
+            response.info[protocol.POD_NETWORK_INFO] = "true" if can_enter else "false"
         return response
 
     # ------------------------------------------------------------------ containers

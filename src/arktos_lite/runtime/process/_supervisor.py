@@ -42,7 +42,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from arktos_lite.runtime import _errors as errors, _sandboxes as sandboxes_
+from arktos_lite.runtime import _errors as errors, _protocol as protocol, _sandboxes as sandboxes_
 from arktos_lite.runtime.cri import api_pb2 as cri
 from arktos_lite.runtime.process import _cgroups, _launch, _procfs, _runc, _store
 from arktos_lite.runtime.process._config import ProcessRuntimeConfig
@@ -317,13 +317,21 @@ class Supervisor:
         self.sandboxes.forget(sandbox_id)
 
     def pod_sandbox_status(self, sandbox_id: str) -> cri.PodSandboxStatus:
+        sb = self.sandboxes.find(sandbox_id)
+        netns = _sandbox_netns(sb.config) if sb is not None else ""
+        ips = [self.config.host_ip]
+        if netns and sb is not None:
+            ips = [ip for ip in sb.config.annotations.get(protocol.POD_IPS, "").split(",") if ip]
         return self.sandboxes.status(
             sandbox_id,
-            network=cri.PodSandboxNetworkStatus(ip=self.config.host_ip),
+            network=cri.PodSandboxNetworkStatus(
+                ip=ips[0] if ips else "",
+                additional_ips=[cri.PodIP(ip=ip) for ip in ips[1:]],
+            ),
             linux=cri.LinuxPodSandboxStatus(
                 namespaces=cri.Namespace(
                     options=cri.NamespaceOption(
-                        network=cri.NODE,
+                        network=cri.POD if netns else cri.NODE,
                         pid=cri.CONTAINER,
                         ipc=cri.CONTAINER if self.isolation.namespaces else cri.NODE,
                     )
@@ -390,6 +398,7 @@ class Supervisor:
                 env=env,
                 workdir=workdir,
                 hostname=sb.config.hostname or sb.config.metadata.name,
+                netns=_sandbox_netns(sb.config),
             )
             if spec is not None and stored is not None:
                 rec.runc = True
@@ -436,6 +445,7 @@ class Supervisor:
             ],
             etc_files=etc,
             cgroups_path=_runc.cgroups_path(self.config.cgroup_name, rec.id),
+            netns=rec.netns,
         )
         _runc.Runc.write_config(cdir, bundle)
 
@@ -528,6 +538,7 @@ class Supervisor:
                 cgroup_procs=cgroup_procs,
                 isolation=isolation,
                 env_names=rec.env.keys(),
+                netns=(self.isolation.nsenter or "nsenter", rec.netns) if rec.netns else None,
             )
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
         out = os.open(cdir / "stdout", flags, 0o640)
@@ -949,6 +960,8 @@ class Supervisor:
     def _host_exec_spec(self, rec: ContainerRecord, cmd: Sequence[str]) -> ExecSpec:
         """exec_spec of a host-process container (lock held)."""
         argv = list(cmd)
+        if rec.netns and not rec.isolated:
+            argv = [self.isolation.nsenter or "nsenter", f"--net={rec.netns}", "--", *argv]
         if rec.isolated:
             target = self._namespace_pid(rec)
             argv = [
@@ -959,6 +972,7 @@ class Supervisor:
                 "-u",
                 "-i",
                 "-p",
+                *(["-n"] if rec.netns else []),
                 f"--wd={rec.workdir}",
                 "--",
                 *argv,
@@ -1103,6 +1117,13 @@ _CRI_STATE = {
     State.RUNNING: cri.CONTAINER_RUNNING,
     State.EXITED: cri.CONTAINER_EXITED,
 }
+
+
+def _sandbox_netns(config: cri.PodSandboxConfig) -> str:
+    """The pod network namespace a sandbox's containers run in ("" for the node's)."""
+    if config.linux.security_context.namespace_options.network != cri.POD:
+        return ""
+    return config.annotations.get(protocol.POD_NETNS, "")
 
 
 def _kill_tree(pid_file: Path) -> bool:

@@ -5,7 +5,12 @@ Guarantees:
 * `VmSpec.parse` reads the annotation's JSON and rejects what cannot become a VM
   (InvalidArgument with the reason): no image, malformed resources, userData that is not
   base64. vCPUs and memory come from the limits, else the requests, else 1 CPU and 512 MiB.
+* `parse_nics` reads the NICs annotation (a JSON list of `name`, `macAddress`, `portId`:
+  the pod's network ports) and rejects a MAC address that is not one.
 * `domain_xml` escapes every value it interpolates (names, paths, the kernel cmdline).
+  With a bridge, a guest gets one virtio NIC on it per network port, with the port's MAC
+  address and the tap device `tap<first 11 characters of the port id>` (as OpenStack
+  names them), or one NIC of its own when it has no ports.
 * `write_seed` writes a cloud-init NoCloud seed: an ISO9660 volume labelled ``cidata``
   (Joliet and Rock Ridge names, so ``meta-data`` and ``user-data`` keep their names)
   holding meta-data (instance-id, local-hostname, public-keys) and user-data (the decoded
@@ -20,6 +25,7 @@ import binascii
 import dataclasses
 import io
 import json
+import re
 from collections.abc import Sequence
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -91,6 +97,47 @@ class VmSpec:
         )
 
 
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NicSpec:
+    """A network port of the pod the guest gets a NIC for."""
+
+    name: str
+    mac: str
+    port_id: str = ""
+
+    @property
+    def tap(self) -> str:
+        return f"tap{self.port_id[:11]}" if self.port_id else ""
+
+
+def parse_nics(text: str) -> tuple[NicSpec, ...]:
+    """The NICs of the annotation's JSON (empty text: none)."""
+    if not text:
+        return ()
+    try:
+        listed = json.loads(text)
+    except ValueError as e:
+        raise errors.InvalidArgument(f"the NICs are not JSON: {e}") from e
+    if not isinstance(listed, list):
+        raise errors.InvalidArgument("the NICs must be a JSON list")
+    nics = []
+    for item in listed:
+        if not isinstance(item, dict):
+            raise errors.InvalidArgument("a NIC must be a JSON object")
+        mac = str(item.get("macAddress") or "")
+        if not _MAC.fullmatch(mac):
+            raise errors.InvalidArgument(f"NIC {item.get('name')!r}: {mac!r} is no MAC address")
+        nics.append(
+            NicSpec(
+                name=str(item.get("name") or ""), mac=mac, port_id=str(item.get("portId") or "")
+            )
+        )
+    return tuple(nics)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class DiskSpec:
     path: Path
@@ -120,13 +167,15 @@ def domain_xml(
     kernel: KernelBoot | None = None,
     serial_log: Path | None = None,
     bridge: str = "",
+    nics: Sequence[NicSpec] = (),
     description: str = "",
 ) -> str:
     """The libvirt domain XML of one VM.
 
     `max_vcpus` and `max_memory` (bytes; 0: no more than `vcpus`, `memory`) are how far a
     running VM can grow: vCPU hot-plug up to the first, the memory balloon up to the
-    second. A `bridge` gets the guest a virtio NIC on it.
+    second. A `bridge` gets the guest a virtio NIC on it: one per `nics` entry, with its
+    MAC address and tap device, or a single one when `nics` is empty.
     """
     os_lines = ["<type arch='x86_64' machine='pc'>hvm</type>"]
     if kernel is not None:
@@ -154,10 +203,17 @@ def domain_xml(
     else:
         devices.append("<serial type='pty'><target port='0'/></serial>")
     devices.append("<console type='pty'><target type='serial' port='0'/></console>")
-    if bridge:
+    if bridge and not nics:
         devices.append(
             f"<interface type='bridge'><source bridge={quoteattr(bridge)}/>"
             "<model type='virtio'/></interface>"
+        )
+    for nic in nics if bridge else ():
+        target = f"<target dev={quoteattr(nic.tap)}/>" if nic.tap else ""
+        devices.append(
+            f"<interface type='bridge'><mac address={quoteattr(nic.mac)}/>"
+            f"<source bridge={quoteattr(bridge)}/>{target}"
+            f"<model type='virtio'/><alias name={quoteattr('ua-' + nic.name)}/></interface>"
         )
     devices.append("<memballoon model='virtio'/>")
     body = "\n    ".join(devices)

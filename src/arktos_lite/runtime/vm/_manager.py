@@ -51,6 +51,8 @@ from arktos_lite.runtime.vm._records import VmRecord
 log = logging.getLogger(__name__)
 
 VIRTUAL_MACHINE = "arktos.futurewei.com/virtual-machine"
+# The pod's network ports the guest gets a NIC for (see `_domain.parse_nics`).
+NICS = "arktos.futurewei.com/nics"
 # The annotation keys every VM runtime reports (one definition, in the Runtime protocol).
 VM_ID = _protocol.VM_ID
 VM_STATE = _protocol.VM_STATE
@@ -411,12 +413,15 @@ class VmManager:
                 _qemu_img("create", "-q", "-f", "qcow2", str(state_disk), _STATE_DISK_SIZE)
                 rec.state_disk = str(state_disk)
                 disks.append(_domain.DiskSpec(state_disk, "qcow2"))
+        nics = _domain.parse_nics(config.annotations.get(NICS, ""))
         bridge = self.config.bridge
         if bridge:
             missing = self.config.bridge_missing()
             if missing is not None:
                 bridge = ""
                 rec.notes.append(f"no network device: {missing}")
+        elif nics:
+            rec.notes.append("no network device for the pod's ports: no bridge configured")
         serial: Path | None = None
         if self.config.serial_log:
             (cdir / "serial").mkdir()
@@ -434,6 +439,7 @@ class VmManager:
             kernel=kernel,
             serial_log=serial,
             bridge=bridge,
+            nics=nics,
             description=f"arktos VM {spec.name} (container {cid})",
         )
         (cdir / "domain.xml").write_text(xml)

@@ -1,0 +1,138 @@
+"""A real Neutron API server for tests, in a process of its own.
+
+Neutron (from PyPI) lives in a virtualenv of its own and is never imported here: its
+interpreter is `$ARKTOS_NEUTRON_PYTHON`, else `/opt/arktos-neutron/bin/python` (`.ci/run`
+makes it). Without it a test skips, or fails under `CI`.
+
+`NeutronServer.start()` runs `_neutron_server.py` on a free loopback port (the same port
+again after `stop()`, over the same SQLite database) and returns once it answers; `url`
+is its endpoint. `make_network(name, subnets={name: cidr})` makes a network and subnets
+in `PROJECT` through Neutron's API; `ports(device_id=...)` lists ports.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+import subprocess
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+DEFAULT_PYTHON = "/opt/arktos-neutron/bin/python"
+SCRIPT = pathlib.Path(__file__).with_name("_neutron_server.py")
+PROJECT = "0123456789abcdef0123456789abcdef"
+STARTUP_TIMEOUT = 60.0
+
+
+@functools.cache
+def _missing(python: str) -> str | None:
+    if not os.access(python, os.X_OK):
+        return f"no Neutron virtualenv interpreter at {python} (set ARKTOS_NEUTRON_PYTHON)"
+    check = subprocess.run(
+        [python, "-c", "import neutron.wsgi"], capture_output=True, text=True, check=False
+    )
+    if check.returncode != 0:
+        return f"{python} cannot import neutron: {check.stderr.strip()[-300:]}"
+    return None
+
+
+def neutron_python() -> str:
+    """The interpreter with Neutron installed; skips (fails under CI) without one."""
+    python = os.environ.get("ARKTOS_NEUTRON_PYTHON") or DEFAULT_PYTHON
+    reason = _missing(python)
+    if reason is None:
+        return python
+    if os.environ.get("CI"):
+        pytest.fail(reason + " (CI makes it: python3 -m venv /opt/arktos-neutron ...)")
+    pytest.skip(reason)
+
+
+class NeutronServer:
+    def __init__(self, python: str, state: pathlib.Path, *, hosts: tuple[str, ...]) -> None:
+        self._python = python
+        self._state = state
+        self._hosts = hosts
+        self._process: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        args = [self._python, str(SCRIPT)]
+        if self.port:
+            args += ["--port", str(self.port)]
+        log = (self._state / "server.log").open("a")
+        self._process = subprocess.Popen(
+            [*args, str(self._state), *self._hosts],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        log.close()
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        line = self._process.stdout.readline()
+        if not line.startswith("PORT "):
+            self.stop()
+            tail = (self._state / "server.log").read_text()[-2000:]
+            raise RuntimeError(f"Neutron did not start: {line!r}\n{tail}")
+        self.port = int(line.split()[1])
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.url}/v2.0/networks", timeout=2.0).raise_for_status()
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("Neutron did not answer")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        answer = httpx.request(method, f"{self.url}/v2.0/{path}", json=body, timeout=10.0)
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
+
+    def make_network(self, name: str, *, subnets: dict[str, str]) -> dict[str, Any]:
+        network = self.request(
+            "POST", "networks", {"network": {"name": name, "project_id": PROJECT}}
+        )["network"]
+        for subnet, cidr in subnets.items():
+            self.request(
+                "POST",
+                "subnets",
+                {
+                    "subnet": {
+                        "name": subnet,
+                        "network_id": network["id"],
+                        "ip_version": 4,
+                        "cidr": cidr,
+                        "project_id": PROJECT,
+                    }
+                },
+            )
+        return dict(network)
+
+    def ports(self, **filters: str) -> list[dict[str, Any]]:
+        query = "&".join(f"{k}={v}" for k, v in filters.items())
+        return list(self.request("GET", f"ports?{query}")["ports"])
