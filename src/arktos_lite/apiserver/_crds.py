@@ -101,6 +101,9 @@ class CustomResources:
 
     def _view(self, tenant: str) -> _View:
         self._refresh()
+        if tenant not in self._crds and tenant != resources.ALL_TENANTS:
+            # Every tenant without CRDs of its own (any name a URL may hold) shares one.
+            tenant = ""
         view = self._views.get(tenant)
         if view is None:
             view = self._views[tenant] = self._build(tenant)
@@ -120,7 +123,7 @@ class CustomResources:
         shared_names = {crd["metadata"]["name"] for crd in shared}
         for crd in [*shared, *own]:
             name = crd["metadata"]["name"]
-            if crd in own and name in shared_names:
+            if not _shared(crd) and name in shared_names:
                 conflicts[name] = f'"{name}" is defined by the system tenant for every tenant'
                 continue
             conflict = crdmodel.name_conflicts(crd, accepted)
