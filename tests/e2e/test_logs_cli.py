@@ -66,7 +66,10 @@ def test_a_container_pods_log(cluster: Cluster) -> None:
         "run", name, "--image=busybox", "--restart=Never", "--",
         "sh", "-c", f"echo one {token}; echo two {token}; sleep 3600",
     )  # fmt: skip
-    eventually(lambda: f"two {token}" in cluster.kubectl("logs", name), what="both lines")
+    # Until the container starts, kubectl logs fails ("waiting to start"): ask again.
+    eventually(
+        lambda: f"two {token}" in cluster.kubectl("logs", name, check=False), what="both lines"
+    )
     whole = logs(cluster, name)
     assert whole.returncode == 0, whole.stderr
     assert whole.stdout == f"one {token}\ntwo {token}\n"
