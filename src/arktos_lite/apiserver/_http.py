@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import quart
@@ -47,6 +47,7 @@ from arktos_lite.apiserver import (
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -153,13 +154,7 @@ def create_app(api: Api) -> QuartTrio:
         def find() -> Obj | None:
             return discovery.api_group(api.crds.registry_for(user.tenant), group)
 
-        document = find()
-        if document is None and "." in group:
-            await api.crds.caught_up()  # a CRD written just now
-            document = find()
-        if document is None:
-            raise _not_found()
-        return _json(document)
+        return _json(await _find(api, find, group=group))
 
     @app.get("/api/<version>")
     @app.get("/apis/<group>/<version>")
@@ -170,13 +165,7 @@ def create_app(api: Api) -> QuartTrio:
             registry = api.crds.registry_for(user.tenant)
             return discovery.resource_list(registry, group, version, system_user=_is_system(user))
 
-        document = find()
-        if document is None and "." in group:
-            await api.crds.caught_up()
-            document = find()
-        if document is None:
-            raise _not_found()
-        return _json(document)
+        return _json(await _find(api, find, group=group))
 
     def openapi_of(user: authn.User) -> openapi.View:
         """The OpenAPI documents of what `user`'s tenant is served."""
@@ -190,13 +179,11 @@ def create_app(api: Api) -> QuartTrio:
     @app.get("/openapi/v3/<path:group_version>")
     async def _openapi_document(group_version: str) -> quart.Response:
         user = await _user(api)
-        document = openapi_of(user).group_version(group_version)
-        if document is None and "." in group_version:
-            await api.crds.caught_up()
-            document = openapi_of(user).group_version(group_version)
-        if document is None:
-            raise _not_found()
-        return _openapi_response(document)
+
+        def find() -> openapi.Document | None:
+            return openapi_of(user).group_version(group_version)
+
+        return _openapi_response(await _find(api, find, group=group_version))
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -208,13 +195,13 @@ def create_app(api: Api) -> QuartTrio:
         def registry_for(tenant: str | None) -> resources.Registry:
             return api.crds.registry_for(tenant or user.tenant)
 
-        try:
-            target = paths.parse(registry_for, group=group, version=version, rest=rest_path)
-        except errors.NotFound:
-            if "." not in group:
-                raise
-            await api.crds.caught_up()  # a CRD written just now
-            target = paths.parse(registry_for, group=group, version=version, rest=rest_path)
+        def find() -> paths.Target | None:
+            try:
+                return paths.parse(registry_for, group=group, version=version, rest=rest_path)
+            except errors.NotFound:
+                return None
+
+        target = await _find(api, find, group=group)
         return await _Request(api, user, target).dispatch()
 
     return app
@@ -243,6 +230,21 @@ def _openapi_response(document: openapi.Document) -> quart.Response:
         if_none_match=request.headers.get("If-None-Match"),
     )
     return quart.Response(reply.body, status=reply.status, headers=reply.headers, content_type=JSON)
+
+
+async def _find(api: Api, find: Callable[[], T | None], *, group: str) -> T:
+    """What `find` finds, else 404.
+
+    A miss in a group a CRD may define (its name has a dot) is looked up again once the
+    watch cache holds every CRD written before now: a kind defined just now is found.
+    """
+    found = find()
+    if found is None and "." in group:
+        await api.crds.caught_up()
+        found = find()
+    if found is None:
+        raise _not_found()
+    return found
 
 
 def _is_system(user: authn.User) -> bool:
