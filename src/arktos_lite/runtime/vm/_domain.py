@@ -102,11 +102,12 @@ _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class NicSpec:
-    """A network port of the pod the guest gets a NIC for."""
+    """A NIC of the guest: a network port of the pod, on `bridge` ("": the runtime's)."""
 
     name: str
     mac: str
     port_id: str = ""
+    bridge: str = ""
 
     @property
     def tap(self) -> str:
@@ -208,13 +209,7 @@ def domain_xml(
             f"<interface type='bridge'><source bridge={quoteattr(bridge)}/>"
             "<model type='virtio'/></interface>"
         )
-    for nic in nics if bridge else ():
-        target = f"<target dev={quoteattr(nic.tap)}/>" if nic.tap else ""
-        devices.append(
-            f"<interface type='bridge'><mac address={quoteattr(nic.mac)}/>"
-            f"<source bridge={quoteattr(bridge)}/>{target}"
-            f"<model type='virtio'/><alias name={quoteattr('ua-' + nic.name)}/></interface>"
-        )
+    devices.extend(interface_xml(nic, bridge=bridge) for nic in nics if nic.bridge or bridge)
     devices.append("<memballoon model='virtio'/>")
     body = "\n    ".join(devices)
     top_vcpus = max(vcpus, max_vcpus)
@@ -237,6 +232,17 @@ def domain_xml(
   </devices>
 </domain>
 """
+
+
+def interface_xml(nic: NicSpec, *, bridge: str) -> str:
+    """The `<interface>` of one NIC: on its own bridge, else on `bridge`; its alias
+    `ua-<name>` finds it again (to detach it, say)."""
+    target = f"<target dev={quoteattr(nic.tap)}/>" if nic.tap else ""
+    return (
+        f"<interface type='bridge'><mac address={quoteattr(nic.mac)}/>"
+        f"<source bridge={quoteattr(nic.bridge or bridge)}/>{target}"
+        f"<model type='virtio'/><alias name={quoteattr('ua-' + nic.name)}/></interface>"
+    )
 
 
 def snapshot_xml(name: str) -> str:
