@@ -335,12 +335,6 @@ def up(
         )
     if not runtime_endpoint and container_runtime is ContainerRuntime.CONTAINERD:
         runtime_endpoint = f"containerd,container,{containerd_endpoint}"
-    if partitions and manager.neutron_config is not None:
-        raise typer.BadParameter(
-            "a partitioned cluster starts its controller manager without Neutron: run "
-            "`arktos controller-manager --neutron-…` yourself",
-            param_hint="--neutron-url",
-        )
     if partitions:
         agent_args = ["--root-dir", str(data_dir / "agent"), "--port", "0"]
         if keep_pods:
@@ -367,6 +361,7 @@ def up(
                 agent_args=tuple(agent_args) if agent else None,
                 node_name=node_name or socket.gethostname(),
                 verbose=verbose,
+                controller_manager=manager,
             )
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--store") from None

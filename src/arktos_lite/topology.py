@@ -8,7 +8,12 @@ What runs, in start order:
   store (DATA_DIR/partitions/partition-i);
 * the controller manager, the workload controller managers, the scheduler and the node
   agent, each a process whose client routes over every partition through the written
-  kubeconfig (DATA_DIR/kubeconfig, one context per partition).
+  kubeconfig (DATA_DIR/kubeconfig, one context per partition). The controller manager
+  (one process: node IPAM and the Neutron network controller among its controllers) gets
+  the cluster CIDR, node CIDR mask sizes, node monitor grace period and pod eviction
+  timeout of `controller_manager` as flags; its Neutron configuration, password included,
+  goes into DATA_DIR/neutron.yaml (mode 0600, read with `--neutron-config`), never on a
+  command line, and the `OS_*` variables that would override that file are not passed on.
 
 Guarantees:
 * Every partition shares one CA and one admin token (DATA_DIR/pki).
@@ -26,17 +31,18 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import pathlib
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import trio
 
-from arktos_lite import apiserver, client, cluster, storage
+from arktos_lite import apiserver, client, cluster, controllers, storage
 from arktos_lite.api import errors, partitions, resources
 
 logger = logging.getLogger(__name__)
@@ -47,6 +53,16 @@ RESTART_DELAY_MAX = 10.0
 # A child that ran this long before it exited is restarted without the grown delay.
 STABLE_RUN = 60.0
 ETCD_STORE = "etcd"
+NEUTRON_CONFIG = "neutron.yaml"
+# The variables `arktos controller-manager` reads Keystone credentials from.
+OPENSTACK_ENV = (
+    "OS_AUTH_URL",
+    "OS_USERNAME",
+    "OS_PASSWORD",
+    "OS_PROJECT_NAME",
+    "OS_USER_DOMAIN_NAME",
+    "OS_PROJECT_DOMAIN_NAME",
+)
 _FOUND_NODES = resources.Registry().get("", "v1", "nodes")
 assert _FOUND_NODES is not None
 _NODES: resources.Resource = _FOUND_NODES
@@ -76,6 +92,10 @@ class TopologyOptions:
     agent_args: tuple[str, ...] | None = ()
     node_name: str = dataclasses.field(default_factory=socket.gethostname)
     verbose: bool = False
+    # The controller manager's options (see the module docs for which reach it).
+    controller_manager: controllers.ControllerManagerOptions = dataclasses.field(
+        default_factory=controllers.ControllerManagerOptions
+    )
 
     def __post_init__(self) -> None:
         if self.store not in (None, ETCD_STORE):
@@ -92,9 +112,18 @@ class TopologyOptions:
 class Child:
     """One supervised process: started, started again when it dies, stopped on request."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, log_dir: pathlib.Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_dir: pathlib.Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.argv = tuple(argv)
+        # None: this process's environment.
+        self.env = dict(env) if env is not None else None
         self.log_path = log_dir / f"{name}.log"
         self.process: trio.Process | None = None
         self._stopping = False
@@ -109,6 +138,7 @@ class Child:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    env=self.env,
                     # Terminal signals reach the supervisor alone; it stops children in order.
                     start_new_session=True,
                 )
@@ -195,7 +225,12 @@ class Topology:
                     await self._start(nursery, f"apiserver-{index}", argv)
                 for _partition, url in served:
                     await _wait_ready(url, pki)
-                await self._start_component(nursery, "controller-manager", "controller-manager")
+                manager_args, manager_env = await trio.to_thread.run_sync(
+                    self.controller_manager_command
+                )
+                await self._start_component(
+                    nursery, "controller-manager", *manager_args, env=manager_env
+                )
                 for instance in range(options.workload_controllers):
                     await self._start_component(
                         nursery,
@@ -225,16 +260,54 @@ class Topology:
         for child in reversed(self.children):
             await child.stop()
 
-    async def _start(self, nursery: trio.Nursery, name: str, argv: Sequence[str]) -> None:
-        child = Child(name, argv, log_dir=self._log_dir)
+    async def _start(
+        self,
+        nursery: trio.Nursery,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        child = Child(name, argv, log_dir=self._log_dir, env=env)
         self.children.append(child)
         await nursery.start(child.run)
 
-    async def _start_component(self, nursery: trio.Nursery, name: str, *args: str) -> None:
+    async def _start_component(
+        self,
+        nursery: trio.Nursery,
+        name: str,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         argv = [*_arktos(*args), "--kubeconfig", str(self.options.kubeconfig)]
         if self.options.verbose:
             argv.append("--verbose")
-        await self._start(nursery, name, argv)
+        await self._start(nursery, name, argv, env=env)
+
+    def controller_manager_command(self) -> tuple[list[str], dict[str, str]]:
+        """`arktos controller-manager` and its arguments (the kubeconfig aside), and its
+        environment; writes DATA_DIR/neutron.yaml when there is Neutron (see the module
+        docs)."""
+        manager = self.options.controller_manager
+        args = [
+            "controller-manager",
+            f"--cluster-cidr={manager.cluster_cidr}",
+            f"--node-cidr-mask-size-ipv4={manager.node_cidr_mask_size_ipv4}",
+            f"--node-cidr-mask-size-ipv6={manager.node_cidr_mask_size_ipv6}",
+            f"--node-monitor-grace-period={manager.node_monitor_grace_period}",
+            f"--pod-eviction-timeout={manager.pod_eviction_timeout}",
+        ]
+        env = {k: v for k, v in os.environ.items() if k not in OPENSTACK_ENV}
+        path = self.options.data_dir / NEUTRON_CONFIG
+        if manager.neutron_config is None:
+            path.unlink(missing_ok=True)
+            return args, env
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # An older file may have been made with another mode.
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(manager.neutron_config.to_yaml())
+        return [*args, "--neutron-config", str(path)], env
 
     def _apiserver_argv(
         self, partition: partitions.Partition, index: int, store: str | None, url: str

@@ -6,15 +6,19 @@ A Deployment in each partition's tenant is reconciled by the same controllers an
 scheduled onto the one node; a request for a tenant at the wrong partition gets a clear
 421; stock kubectl works with one context per partition; `arktos get --all-tenants`
 merges both; killing one partition's API server (kill -9) leaves the other partition
-working, and once the supervisor has started it again its tenant works too.
+working, and once the supervisor has started it again its tenant works too. The
+controller manager process gets the cluster CIDR (the node's podCIDR comes from it) and
+the Neutron configuration, whose password is on no command line.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import pathlib
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,6 +32,20 @@ from .test_workloads import eventually
 pytestmark = pytest.mark.slow
 
 TENANTS = {"acme": "partition-0", "zeta": "partition-1"}
+CLUSTER_CIDR = "10.77.0.0/16"
+# Keystone is never reached: no VM pod asks for a Neutron port here.
+NEUTRON = (
+    "--neutron-auth",
+    "password",
+    "--keystone-url",
+    "http://127.0.0.1:9/v3",
+    "--os-username",
+    "arktos",
+    "--os-password",
+    "neutron-s3cret",
+    "--os-project-name",
+    "service",
+)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "etcd"])
@@ -41,7 +59,8 @@ def cluster(
         require_tool("etcd")
         store = ("--store", "etcd")
     data_dir = tmp_path_factory.mktemp(f"partitioned-{request.param}")
-    with running_cluster(data_dir, "--partitions", "2", *store) as running:
+    args = ("--partitions", "2", "--cluster-cidr", CLUSTER_CIDR, *NEUTRON, *store)
+    with running_cluster(data_dir, *args) as running:
         yield running
 
 
@@ -129,6 +148,21 @@ def apiserver_pid(data_dir: pathlib.Path, partition: str) -> int:
     raise AssertionError(f"no API server process for {partition}")
 
 
+def commands(data_dir: pathlib.Path) -> list[list[str]]:
+    """The command lines of the cluster's `arktos` processes (and of the supervisor)."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "arktos_lite" in argv and any(str(data_dir) in arg for arg in argv):
+            found.append(argv)
+    return found
+
+
 def test_tenants_live_in_their_partitions(cluster: Cluster) -> None:
     partitions = raw(cluster, "partition-0", "/api/v1/datapartitionconfigs")["items"]
     assert [(p["rangeStart"], p["rangeEnd"]) for p in partitions] == [("", "n")]
@@ -165,6 +199,26 @@ def test_tenants_live_in_their_partitions(cluster: Cluster) -> None:
     assert nodes.returncode != 0
     assert 'holds tenant "system" (partition "partition-1"' in nodes.stderr
     assert kubectl(cluster, "partition-1", "get", "nodes", "-o", "name").strip()
+
+
+def test_the_controller_manager_gets_the_cluster_cidr_and_neutron(cluster: Cluster) -> None:
+    def pod_cidrs() -> list[str]:
+        nodes = raw(cluster, "partition-1", "/api/v1/nodes")["items"]
+        return [n["spec"].get("podCIDR", "") for n in nodes]
+
+    eventually(lambda: bool(pod_cidrs()) and all(pod_cidrs()), what="the node's podCIDR")
+    cluster_cidr = ipaddress.IPv4Network(CLUSTER_CIDR)
+    assert all(ipaddress.IPv4Network(c).subnet_of(cluster_cidr) for c in pod_cidrs())
+    neutron = cluster.data_dir / "neutron.yaml"
+    assert stat.S_IMODE(neutron.stat().st_mode) == 0o600
+    assert "neutron-s3cret" in neutron.read_text()
+    running = commands(cluster.data_dir)
+    [manager] = [argv for argv in running if "controller-manager" in argv]
+    assert f"--cluster-cidr={CLUSTER_CIDR}" in manager
+    assert manager[manager.index("--neutron-config") + 1] == str(neutron)
+    # Only the supervisor, given it by the test on its command line, shows the password.
+    shown = [argv for argv in running if "neutron-s3cret" in argv]
+    assert [argv[argv.index("arktos_lite") + 1] for argv in shown] == ["up"]
 
 
 def test_one_controller_set_serves_both_partitions(cluster: Cluster) -> None:

@@ -1,6 +1,7 @@
 """The Neutron flags of `arktos up` and `arktos controller-manager`: they (and a
 `--neutron-config` file, which flags override) reach the controller manager's options;
-without them there is no Neutron controller; missing credentials are refused."""
+without them there is no Neutron controller; missing credentials are refused; `up
+--partitions` hands them (and the cluster CIDR) to its controller manager process."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pathlib
 import pytest
 import typer.testing
 
-from arktos_lite import cli, cluster, controllers
+from arktos_lite import cli, cluster, controllers, topology
 
 
 @pytest.fixture
@@ -77,3 +78,31 @@ def test_missing_credentials_are_refused(
     assert result.exit_code == 2
     assert "project id" in result.output
     assert started == []
+
+
+def test_partitioned_up_passes_neutron_and_the_cluster_cidr_on(
+    started: list[cluster.ClusterOptions], monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    spread: list[topology.TopologyOptions] = []
+
+    async def serve_topology(options: topology.TopologyOptions) -> None:
+        spread.append(options)
+
+    monkeypatch.setattr(cli, "_serve_topology", serve_topology)
+    monkeypatch.setattr(cli, "_configure_process", lambda *, verbose: None)
+    args = ["up", "--partitions", "2", "--data-dir", str(tmp_path), "--no-agent"]
+    args += ["--cluster-cidr", "10.77.0.0/16", "--neutron-auth", "password"]
+    args += ["--keystone-url", "http://keystone:5000/v3", "--os-username", "arktos"]
+    args += ["--os-project-name", "service"]
+    result = typer.testing.CliRunner().invoke(cli.app, args, env={"OS_PASSWORD": "secret"})
+    assert result.exit_code == 0, result.output
+    assert started == []
+    [options] = spread
+    assert options.controller_manager.cluster_cidr == "10.77.0.0/16"
+    assert options.controller_manager.neutron_config == controllers.NeutronConfig(
+        auth=controllers.NeutronAuth.PASSWORD,
+        keystone_url="http://keystone:5000/v3",
+        username="arktos",
+        password="secret",
+        project_name="service",
+    )

@@ -17,7 +17,8 @@ Guarantees, for a pod with `spec.virtualMachine` and `spec.nics`:
   and its condition `NetworkReady` say what Neutron has.
 * A Neutron error or an unreachable Neutron becomes a Warning event on the pod and the
   condition `NetworkReady` False with the reason (`NeutronUnavailable`, `NeutronError`,
-  `NetworkNotFound`, `SubnetNotFound`, `BindingFailed`), and the pod is tried again with
+  `NetworkNotFound`, `SubnetNotFound`, `BindingFailed`; `AuthenticationFailed` when
+  Keystone refuses the credentials), and the pod is tried again with
   backoff (`backoff_base` doubling up to `backoff_cap` seconds) until Neutron answers;
   then the condition turns True. A port the controller did not make (a NIC's own `portId`)
   is never deleted.
@@ -69,6 +70,7 @@ NEUTRON_ERROR = "NeutronError"
 NETWORK_NOT_FOUND = "NetworkNotFound"
 SUBNET_NOT_FOUND = "SubnetNotFound"
 BINDING_FAILED = "BindingFailed"
+AUTHENTICATION_FAILED = "AuthenticationFailed"
 NO_VPC = "NoVPC"
 WAITING_FOR_NODE = "WaitingForNode"
 PORTS_LEFT_BEHIND = "PortsLeftBehind"
@@ -150,6 +152,21 @@ class NeutronConfig:
             raise ValueError("auth must be noauth or password") from None
         strings: dict[str, Any] = {k: str(v) for k, v in values.items()}
         return cls(auth=auth, **strings)
+
+    def to_yaml(self) -> str:
+        """The file `from_file` reads back as this configuration (its `timeout` aside).
+        It holds the password: write it where only its owner reads it."""
+        data: Obj = {"url": self.url, "auth": self.auth.value, "projectId": self.project_id}
+        if self.auth is Auth.PASSWORD:
+            data["keystone"] = {
+                "url": self.keystone_url,
+                "username": self.username,
+                "password": self.password,
+                "projectName": self.project_name,
+                "userDomain": self.user_domain,
+                "projectDomain": self.project_domain,
+            }
+        return yaml.safe_dump(data, sort_keys=False)
 
 
 # Pure parts: what to ask Neutron for, and what its answers mean for a pod.
@@ -461,10 +478,20 @@ class NeutronClient:
                 f"Keystone at {config.keystone_url} unreachable: {exc}",
                 reason=NEUTRON_UNAVAILABLE,
             ) from None
+        if answer.status_code in (401, 403):
+            raise NeutronError(
+                f"Keystone at {config.keystone_url} refused the credentials of user "
+                f"{config.username!r} for project {config.project_name!r} "
+                f"({answer.status_code}): {_keystone_fault(answer)}",
+                status=answer.status_code,
+                reason=AUTHENTICATION_FAILED,
+            )
         if answer.status_code != 201:
             raise NeutronError(
-                f"Keystone refused the credentials ({answer.status_code}): {answer.text[:200]}",
+                f"Keystone at {config.keystone_url} answered {answer.status_code}: "
+                f"{_keystone_fault(answer)}",
                 status=answer.status_code,
+                reason=NEUTRON_UNAVAILABLE if answer.status_code >= 500 else NEUTRON_ERROR,
             )
         try:
             token = answer.json().get("token") or {}
@@ -576,6 +603,17 @@ class NeutronClient:
         except NeutronError as exc:
             if exc.status != 404:
                 raise
+
+
+def _keystone_fault(answer: httpx.Response) -> str:
+    try:
+        data = answer.json()
+    except ValueError:
+        return answer.text[:200]
+    fault = data.get("error") if isinstance(data, dict) else None
+    if isinstance(fault, dict):
+        return str(fault.get("message") or fault)[:200]
+    return str(data)[:200]
 
 
 def _fault(answer: httpx.Response) -> str:

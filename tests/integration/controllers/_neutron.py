@@ -7,7 +7,9 @@ makes it). Without it a test skips, or fails under `CI`.
 `NeutronServer.start()` runs `_neutron_server.py` on a free loopback port (the same port
 again after `stop()`, over the same SQLite database) and returns once it answers; `url`
 is its endpoint. `make_network(name, subnets={name: cidr})` makes a network and subnets
-in `PROJECT` through Neutron's API; `ports(device_id=...)` lists ports.
+in `PROJECT` (or `project=`) through Neutron's API; `ports(device_id=...)` lists ports.
+With `keystone=` (a `_keystone.KeystoneServer`, running) Neutron checks tokens with that
+Keystone (`auth_strategy` keystone) and these helpers send its admin's token.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import os
 import pathlib
 import subprocess
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from ._keystone import KeystoneServer
 
 DEFAULT_PYTHON = "/opt/arktos-neutron/bin/python"
 SCRIPT = pathlib.Path(__file__).with_name("_neutron_server.py")
@@ -52,10 +57,18 @@ def neutron_python() -> str:
 
 
 class NeutronServer:
-    def __init__(self, python: str, state: pathlib.Path, *, hosts: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        python: str,
+        state: pathlib.Path,
+        *,
+        hosts: tuple[str, ...],
+        keystone: KeystoneServer | None = None,
+    ) -> None:
         self._python = python
         self._state = state
         self._hosts = hosts
+        self._keystone = keystone
         self._process: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -71,12 +84,17 @@ class NeutronServer:
         args = [self._python, str(SCRIPT)]
         if self.port:
             args += ["--port", str(self.port)]
+        env = None
+        if self._keystone is not None:
+            args += ["--keystone", self._keystone.url]
+            env = {**os.environ, "KEYSTONE_ADMIN_PASSWORD": self._keystone.admin_password}
         log = (self._state / "server.log").open("a")
         self._process = subprocess.Popen(
             [*args, str(self._state), *self._hosts],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            env=env,
         )
         log.close()
         assert self._process.stdout is not None
@@ -87,9 +105,12 @@ class NeutronServer:
             tail = (self._state / "server.log").read_text()[-2000:]
             raise RuntimeError(f"Neutron did not start: {line!r}\n{tail}")
         self.port = int(line.split()[1])
+        # Behind Keystone, the API's root (versions, no token) says Neutron is up: Keystone
+        # may still be starting.
+        probe = f"{self.url}/" if self._keystone else f"{self.url}/v2.0/networks"
         while time.monotonic() < deadline:
             try:
-                httpx.get(f"{self.url}/v2.0/networks", timeout=2.0).raise_for_status()
+                httpx.get(probe, timeout=2.0).raise_for_status()
                 return
             except httpx.HTTPError:
                 time.sleep(0.1)
@@ -108,14 +129,23 @@ class NeutronServer:
         if process.stdout is not None:
             process.stdout.close()
 
+    def _headers(self) -> dict[str, str]:
+        if self._keystone is None:
+            return {}
+        return {"X-Auth-Token": self._keystone.admin_token()}
+
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        answer = httpx.request(method, f"{self.url}/v2.0/{path}", json=body, timeout=10.0)
+        answer = httpx.request(
+            method, f"{self.url}/v2.0/{path}", json=body, headers=self._headers(), timeout=10.0
+        )
         answer.raise_for_status()
         return answer.json() if answer.content else None
 
-    def make_network(self, name: str, *, subnets: dict[str, str]) -> dict[str, Any]:
+    def make_network(
+        self, name: str, *, subnets: dict[str, str], project: str = PROJECT
+    ) -> dict[str, Any]:
         network = self.request(
-            "POST", "networks", {"network": {"name": name, "project_id": PROJECT}}
+            "POST", "networks", {"network": {"name": name, "project_id": project}}
         )["network"]
         for subnet, cidr in subnets.items():
             self.request(
@@ -127,7 +157,7 @@ class NeutronServer:
                         "network_id": network["id"],
                         "ip_version": 4,
                         "cidr": cidr,
-                        "project_id": PROJECT,
+                        "project_id": project,
                     }
                 },
             )

@@ -3,15 +3,19 @@
 Run with the interpreter of a virtualenv that has `neutron` installed (never imported into
 the test process: it brings eventlet and pins of its own):
 
-    python _neutron_server.py [--port N] STATE_DIR HOST [HOST ...]
+    python _neutron_server.py [--port N] [--keystone URL] STATE_DIR HOST [HOST ...]
 
-Writes `neutron.conf` and `ml2_conf.ini` into STATE_DIR (noauth, ML2 with the Open vSwitch
-mechanism driver and VXLAN tenant networks, a fake RPC transport, SQLite in STATE_DIR),
-creates the schema from Neutron's models (its migrations need MySQL), registers an Open
-vSwitch agent for each HOST so that ports bound to it bind, and serves the WSGI app
-`neutron.wsgi.api` one request at a time (SQLite does not take concurrent writers) on a
-free loopback port. It prints `PORT <n>` on a line of its own once it answers requests.
-With `--port N` it listens on that port instead (a restart on the same address).
+Writes `neutron.conf` and `ml2_conf.ini` into STATE_DIR (noauth, or with `--keystone` the
+`auth_strategy` keystone: keystonemiddleware's auth_token checks every request's token
+with that Keystone, as the user `admin` of the project `admin` with the password in
+`$KEYSTONE_ADMIN_PASSWORD`, without caching a token's validation so that a revoked token
+is refused at once; ML2 with the Open vSwitch mechanism driver and VXLAN tenant networks,
+a fake RPC transport, SQLite in STATE_DIR), creates the schema from Neutron's models (its
+migrations need MySQL), registers an Open vSwitch agent for each HOST so that ports bound
+to it bind, and serves the WSGI app `neutron.wsgi.api` one request at a time (SQLite does
+not take concurrent writers) on a free loopback port. It prints `PORT <n>` on a line of
+its own once it answers requests. With `--port N` it listens on that port instead (a
+restart on the same address).
 """
 
 import os
@@ -19,7 +23,28 @@ import sys
 import textwrap
 
 
-def _write_config(state: str) -> None:
+def _authtoken(keystone: str) -> str:
+    if not keystone:
+        return ""
+    password = os.environ["KEYSTONE_ADMIN_PASSWORD"]
+    return textwrap.dedent(
+        f"""
+        [keystone_authtoken]
+        www_authenticate_uri = {keystone}
+        auth_url = {keystone}
+        auth_type = password
+        username = admin
+        password = {password}
+        project_name = admin
+        user_domain_name = Default
+        project_domain_name = Default
+        interface = public
+        token_cache_time = -1
+        """
+    )
+
+
+def _write_config(state: str, keystone: str) -> None:
     paste = os.path.join(sys.prefix, "etc", "neutron", "api-paste.ini")
     if not os.path.exists(paste):
         import neutron
@@ -31,7 +56,7 @@ def _write_config(state: str) -> None:
             textwrap.dedent(
                 f"""\
                 [DEFAULT]
-                auth_strategy = noauth
+                auth_strategy = {"keystone" if keystone else "noauth"}
                 core_plugin = ml2
                 service_plugins =
                 transport_url = fake:/
@@ -54,6 +79,7 @@ def _write_config(state: str) -> None:
                 lock_path = {state}
                 """
             )
+            + _authtoken(keystone)
         )
     with open(os.path.join(state, "ml2_conf.ini"), "w") as out:
         out.write(
@@ -82,8 +108,12 @@ def main() -> None:
     if args[:1] == ["--port"]:
         port = int(args[1])
         args = args[2:]
+    keystone = ""
+    if args[:1] == ["--keystone"]:
+        keystone = args[1]
+        args = args[2:]
     state, hosts = args[0], args[1:]
-    _write_config(state)
+    _write_config(state, keystone)
     # Neutron's config parser reads sys.argv and rejects what it does not know.
     sys.argv = [sys.argv[0]]
     os.environ["OS_NEUTRON_CONFIG_DIR"] = state

@@ -51,11 +51,17 @@ def neutron_server(shared_neutron: server.NeutronServer) -> server.NeutronServer
 
 @asynccontextmanager
 async def controller(
-    api: client.Client, url: str, **options: Any
+    api: client.Client,
+    url: str,
+    *,
+    config: neutron.NeutronConfig | None = None,
+    **options: Any,
 ) -> AsyncIterator[neutron.NeutronController]:
+    """The controller with noauth at `url` (or with `config`) until the block ends."""
     informers = machinery.InformerFactory(api)
     recorder = machinery.EventRecorder(api, component="neutron-tests")
-    config = neutron.NeutronConfig(url=url, project_id=server.PROJECT, timeout=3.0)
+    if config is None:
+        config = neutron.NeutronConfig(url=url, project_id=server.PROJECT, timeout=3.0)
     running = neutron.NeutronController(
         api,
         informers,
@@ -217,7 +223,7 @@ async def test_a_missing_network_is_reported_and_a_pod_without_ports_goes(
 async def test_a_pod_deleted_while_neutron_is_away_goes_and_its_ports_are_swept_later(
     api: client.Client, neutron_server: server.NeutronServer
 ) -> None:
-    options = {"release_timeout": 1.0, "sweep_period": 0.5, "sweep_grace": 0.0}
+    options: dict[str, Any] = {"release_timeout": 1.0, "sweep_period": 0.5, "sweep_grace": 0.0}
     async with controller(api, neutron_server.url, **options):
         await api.create(
             PODS, vm_pod("vm-4", [{"name": "eth0", "subnetName": "sub-a"}]), namespace=NS

@@ -261,3 +261,51 @@ async def test_neutron_errors_carry_their_reason() -> None:
         await api.delete_port("x")  # already gone: fine
     finally:
         await api.aclose()
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (401, neutron.AUTHENTICATION_FAILED),
+        (403, neutron.AUTHENTICATION_FAILED),
+        (503, neutron.NEUTRON_UNAVAILABLE),
+        (400, neutron.NEUTRON_ERROR),
+    ],
+)
+async def test_keystone_refusals_carry_their_reason_and_never_the_password(
+    status: int, reason: str
+) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"error": {"code": status, "message": "no way"}})
+
+    config = neutron.NeutronConfig(
+        url="http://neutron:9696",
+        auth=neutron.Auth.PASSWORD,
+        keystone_url="http://keystone:5000/v3",
+        username="u",
+        password="pw-secret",
+        project_name="p",
+    )
+    api = neutron.NeutronClient(config, transport=httpx.MockTransport(handle))
+    try:
+        with pytest.raises(neutron.NeutronError, match=f"{status}.*no way") as refused:
+            await api.find("networks")
+    finally:
+        await api.aclose()
+    assert refused.value.reason == reason
+    assert "pw-secret" not in str(refused.value)
+
+
+def test_a_config_written_as_yaml_reads_back(tmp_path: pathlib.Path) -> None:
+    config = neutron.NeutronConfig(
+        auth=neutron.Auth.PASSWORD,
+        keystone_url="http://keystone:5000/v3",
+        username="u",
+        password="p: w#'\"",
+        project_name="p",
+        user_domain="ud",
+        project_domain="pd",
+    )
+    path = tmp_path / "neutron.yaml"
+    path.write_text(config.to_yaml())
+    assert neutron.NeutronConfig.from_file(path) == config
