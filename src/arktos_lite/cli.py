@@ -79,7 +79,8 @@ VmBridge = Annotated[
     str,
     typer.Option(
         help="A network bridge (e.g. br0) the embedded VM runtime attaches guests to "
-        "(a virtio NIC); empty: guests have no network device."
+        "(a virtio NIC; guests on a pod network get its bridge instead); empty: guests "
+        "have no network device but the pod network's."
     ),
 ]
 KeepPods = Annotated[

@@ -4,9 +4,11 @@
 finished build is reused) and returns them with the seconds the build took. The kernel
 comes from Debian's `linux-image-<version>-cloud-amd64` package (`apt-get download`,
 `dpkg -x`, nothing installed); the initramfs (newc cpio via `busybox cpio`, gzip) holds
-busybox-static, the virtio and ACPI button modules of the same kernel, and an `/init`
-that starts `acpid` (so ACPI reboot and shutdown work), prints `BOOT_MARKER` and then
-`COUNTER_PREFIX<n>` every 0.5 s on the serial console (ttyS0).
+busybox-static, the virtio (block and net) and ACPI button modules of the same kernel,
+and an `/init` that starts `acpid` (so ACPI reboot and shutdown work), configures the
+NIC the kernel's `ip=` parameter names (static address, default route; `NET_MARKER`
+then says which), prints `BOOT_MARKER` and then `COUNTER_PREFIX<n>` every 0.5 s on the
+serial console (ttyS0). A build is reused while its recipe (init, modules) is the same.
 
 `GuestUnavailable` says why the guest cannot be built here (no apt, no network, no
 busybox-static); tests skip on it outside CI and fail in CI.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import gzip
+import hashlib
 import os
 import pathlib
 import shutil
@@ -25,6 +28,7 @@ import tempfile
 import time
 
 BOOT_MARKER = "ARKTOS-GUEST-BOOTED"
+NET_MARKER = "ARKTOS-GUEST-NET "
 COUNTER_PREFIX = "ARKTOS-GUEST-COUNT "
 BUSYBOX = pathlib.Path("/bin/busybox")
 # The kernel command line to import the guest with: `quiet`, since every console line
@@ -39,6 +43,10 @@ _MODULES = (
     "drivers/virtio/virtio_pci_modern_dev.ko",
     "drivers/virtio/virtio_pci.ko",
     "drivers/block/virtio_blk.ko",
+    # virtio_net needs net_failover, which needs failover (`modinfo -F depends`).
+    "net/core/failover.ko",
+    "drivers/net/net_failover.ko",
+    "drivers/net/virtio_net.ko",
     "drivers/input/evdev.ko",
     "drivers/acpi/button.ko",
 )
@@ -56,6 +64,20 @@ done
 # /etc/acpi/PWRF/00000080; without a log target it ignores the button. libvirt's ACPI
 # reboot is a power-off that it turns into a reset, so the handler powers off.
 acpid -l /dev/console
+# The pod network's address, from the kernel's ip=<addr>::<gw>:<netmask>::<dev>:off
+# (Debian's kernel has no IP autoconfiguration: this is its initramfs's job).
+for word in $(cat /proc/cmdline); do
+  case "$word" in ip=*)
+    IFS=: read -r addr _ gw mask _ dev _ <<EOF
+${{word#ip=}}
+EOF
+    dev=${{dev:-eth0}}
+    ifconfig "$dev" "$addr" netmask "$mask" up
+    [ -n "$gw" ] && route add default gw "$gw"
+    echo "{NET_MARKER}$dev $addr"
+  ;;
+  esac
+done
 echo {BOOT_MARKER}
 n=0
 while true; do
@@ -132,8 +154,13 @@ def build_guest(directory: pathlib.Path) -> Guest:
     # A lock, since xdist workers or parallel sessions may share the cache directory.
     with (directory / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if kernel.exists() and initrd.exists():
+        # A build of another recipe (an older /init, other modules) is built again.
+        recipe = directory / "recipe"
+        stamp = hashlib.sha256(repr((_INIT, _MODULES)).encode()).hexdigest()
+        current = recipe.read_text() if recipe.exists() else ""
+        if kernel.exists() and initrd.exists() and current == stamp:
             return Guest(kernel, initrd, 0.0)
+        kernel.unlink(missing_ok=True)
         if not BUSYBOX.exists():
             raise GuestUnavailable(f"{BUSYBOX} is missing (install busybox-static)")
         started = time.monotonic()
@@ -154,4 +181,5 @@ def build_guest(directory: pathlib.Path) -> Guest:
             os.replace(tree / "initrd.gz", initrd)
             shutil.copyfile(vmlinuz[0], directory / "vmlinuz.tmp")
             os.replace(directory / "vmlinuz.tmp", kernel)
+            recipe.write_text(stamp)
         return Guest(kernel, initrd, time.monotonic() - started)

@@ -10,13 +10,20 @@ guest to disk (no QEMU left) and `Running` restores it counting on, without a se
 `powerSpec: Shutdown` stops it and `Running` boots it again; a container pod runs beside
 it; deleting the pod leaves no QEMU process, no domain and no disk behind. One guest at a
 time: an idle TCG guest costs about 220 MB and 40 % of a CPU.
+
+With pod networking (root, the CNI plugins and nft: always in CI) the guest is on its
+tenant's pod network: its pod IP is in the node's podCIDR, the guest configured it from
+the kernel's `ip=`, the container pod beside it pings it, a pod of another tenant cannot,
+and deleting the VM pod gives the address back.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import pathlib
+import random
 import re
 import subprocess
 import sys
@@ -26,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from arktos_lite import network
 from arktos_lite.runtime import vm
 
 from . import _guest
@@ -65,7 +73,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, guest: _guest.Guest) -> It
         unavailable(missing)
     data_dir = tmp_path_factory.mktemp("arktos")
     uri = f"qemu:///embed?root={data_dir / 'libvirt'}"
-    with running_cluster(data_dir, "--vm-runtime-uri", uri) as running:
+    # A cluster CIDR of its own, so that clusters of other test runs do not share routes.
+    cidr = f"10.{random.randint(160, 230)}.0.0/16"
+    with running_cluster(data_dir, "--vm-runtime-uri", uri, "--cluster-cidr", cidr) as running:
         arktos("image", "import", str(guest.kernel), "--kernel", "--initrd", str(guest.initrd),
                "--cmdline", _guest.CMDLINE, "--name", "guest",
                "--root-dir", str(data_dir / "agent" / "vm"))  # fmt: skip
@@ -138,7 +148,71 @@ def qemu_processes(data_dir: pathlib.Path) -> list[int]:
     return found
 
 
+def pod_networking() -> bool:
+    """Whether pods get networks of their own here (in CI they must)."""
+    tools, why = network.detect_tools()
+    if tools is None and os.environ.get("CI"):
+        pytest.fail(f"pod networking needs root, the CNI plugins and nft: {why}")
+    return tools is not None
+
+
+def ping(netns: str, ip: str) -> bool:
+    """Whether `ip` answers a ping from the network namespace `netns`."""
+    done = subprocess.run(
+        ["ip", "netns", "exec", netns, str(_guest.BUSYBOX), "ping", "-c", "1", "-W", "1", ip],
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def stranger_pod(cluster: Cluster) -> None:
+    """A container pod of another tenant (created while the guest boots)."""
+    tenant = {"apiVersion": "v1", "kind": "Tenant", "metadata": {"name": "vmnetb"}}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(tenant))
+    path = "/api/v1/tenants/vmnetb/namespaces/default"
+    eventually(lambda: cluster.run_kubectl("get", "--raw", path).returncode == 0, what="vmnetb")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "stranger", "namespace": "default"},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}],
+        },
+    }
+    cluster.kubectl("create", "--raw", f"{path}/pods", "-f", "-", input=json.dumps(pod))
+
+
+def stranger(cluster: Cluster) -> dict[str, Any]:
+    path = "/api/v1/tenants/vmnetb/namespaces/default/pods/stranger"
+    result = cluster.run_kubectl("get", "--raw", path)
+    found: dict[str, Any] = json.loads(result.stdout) if result.returncode == 0 else {}
+    return found
+
+
+def check_pod_network(cluster: Cluster) -> str:
+    """The guest on its tenant's pod network, reached from its tenant only; its IP."""
+    guest_ip = str(pod_status(cluster, "guest1").get("podIP") or "")
+    node = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"][0]
+    assert ipaddress.ip_address(guest_ip) in ipaddress.ip_network(node["spec"]["podCIDR"])
+    assert pod_status(cluster, "guest1")["podIPs"] == [{"ip": guest_ip}]
+    assert pod_status(cluster, "guest1")["hostIP"] != guest_ip
+    # The guest's initramfs configured it from the kernel's ip= parameter.
+    assert f"{_guest.NET_MARKER}eth0 {guest_ip}" in "\n".join(console(cluster, "guest1"))
+    beside = json.loads(cluster.kubectl("get", "pod", "beside", "-o", "json"))
+    netns = network.netns_name(beside["metadata"]["uid"])
+    eventually(lambda: ping(netns, guest_ip), what="the container pod pinging the guest")
+    eventually(
+        lambda: (stranger(cluster).get("status") or {}).get("podIP"), what="stranger running"
+    )
+    assert not ping(network.netns_name(stranger(cluster)["metadata"]["uid"]), guest_ip)
+    return guest_ip
+
+
 def test_a_real_guest_boots_reboots_restores_and_powers_off(cluster: Cluster) -> None:
+    networked = pod_networking()
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -154,6 +228,8 @@ def test_a_real_guest_boots_reboots_restores_and_powers_off(cluster: Cluster) ->
     }
     cluster.kubectl("create", "-f", "-", input=json.dumps(pod))
     cluster.kubectl("run", "beside", "--image=busybox", "--", "sleep", "3600")
+    if networked:
+        stranger_pod(cluster)
     eventually(
         lambda: (
             pod_status(cluster, "guest1").get("phase") == "Running"
@@ -162,6 +238,7 @@ def test_a_real_guest_boots_reboots_restores_and_powers_off(cluster: Cluster) ->
         what="the VM pod and the container pod Running",
     )
     eventually(lambda: boots(console(cluster, "guest1")) == 1, what="the boot marker in the logs")
+    guest_ip = check_pod_network(cluster) if networked else ""
     status = vm_status(cluster, "guest1")
     assert (status["state"], status["powerState"], status["ready"]) == ("active", "running", True)
     assert len(qemu_processes(cluster.data_dir)) == 1
@@ -258,6 +335,10 @@ def test_a_real_guest_boots_reboots_restores_and_powers_off(cluster: Cluster) ->
 
     cluster.kubectl("delete", "pod", "guest1", "beside", "--grace-period=2")
     assert cluster.run_kubectl("get", "pod", "guest1").returncode != 0
+    if networked:
+        # The guest's address went back to host-local.
+        ipam = cluster.data_dir / "agent" / "network" / "ipam"
+        eventually(lambda: not list(ipam.glob(f"*/{guest_ip}")), what="the address released")
     eventually(lambda: qemu_processes(cluster.data_dir) == [], what="no QEMU process left")
     vm_root = cluster.data_dir / "agent" / "vm"
     assert sorted(vm_root.rglob("*.qcow2")) == []

@@ -3,13 +3,16 @@
 `PodNetworking` wraps a `network.PodNetwork` (the CNI bridge network when the agent runs
 as root with the CNI plugins and nft installed, unless turned off). Guarantees:
 
-* `attach` gives a container pod (not `hostNetwork`, not a VM) on a runtime that enters
-  pod network namespaces (the process runtime says so in its verbose Status info,
+* `attach` gives a container pod (not `hostNetwork`) on a runtime that enters pod
+  network namespaces (the process runtime says so in its verbose Status info,
   `runtime.POD_NETWORK_INFO`) its own namespace and address on its network's bridge,
+  and a VM pod (not `hostNetwork`) on a runtime that plugs guests into pod networks
+  (`runtime.POD_NIC_INFO`: the VM runtime) an address and MAC address on that bridge,
   once the Node has a `spec.podCIDR` (it waits a few seconds for the node IPAM
   controller, then raises `network.NetworkError`, which the pod worker retries); it
-  returns None where pods share the node's network. A pod attached before keeps its
-  address.
+  returns None where pods share the node's network (VM pods: have no pod network). A
+  pod attached before keeps its address. `sandbox_annotations` is what the runtime is
+  told of an attachment.
 * `detach` releases the pod's address and namespace; idempotent.
 * `condition` is the Node's `NetworkUnavailable` condition (False either way: pods can
   always run): reason `PodNetworkReady` with what pods get, or `HostNetwork` with why
@@ -23,6 +26,7 @@ as root with the CNI plugins and nft installed, unless turned off). Guarantees:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
@@ -63,7 +67,31 @@ def sweep(
 
 def wants_pod_network(pod: Mapping[str, Any]) -> bool:
     spec = pod.get("spec") or {}
-    return not spec.get("hostNetwork") and not spec.get("virtualMachine")
+    return not spec.get("hostNetwork")
+
+
+def is_vm(pod: Mapping[str, Any]) -> bool:
+    return bool((pod.get("spec") or {}).get("virtualMachine"))
+
+
+def sandbox_annotations(attachment: network.Attachment) -> dict[str, str]:
+    """The sandbox config's annotations that tell the runtime of the pod's attachment:
+    the namespace to enter, or the NIC to give the guest (`runtime.POD_NIC`); both with
+    the pod's addresses (`runtime.POD_IPS`)."""
+    annotations = {runtime.POD_IPS: ",".join(attachment.ips)}
+    if attachment.guest:
+        annotations[runtime.POD_NIC] = json.dumps(
+            {
+                "bridge": attachment.bridge,
+                "mac": attachment.mac,
+                "address": attachment.address,
+                "gateway": attachment.gateway,
+            },
+            sort_keys=True,
+        )
+    else:
+        annotations[runtime.POD_NETNS] = attachment.netns
+    return annotations
 
 
 class PodNetworking:
@@ -98,7 +126,8 @@ class PodNetworking:
         self._dirty = trio.Event()
         self._node_changed = trio.Event()
         self._node: machinery.Informer | None = None
-        self._supports: dict[str, bool] = {}
+        # Runtime name -> (enters pod namespaces, plugs guests into pod networks).
+        self._supports: dict[str, tuple[bool, bool]] = {}
         self._services: machinery.Informer | None = None
         self._endpoints: machinery.Informer | None = None
         if self.backend is not None:
@@ -208,13 +237,16 @@ class PodNetworking:
                 await trio.to_thread.run_sync(backend.detach, uid)
             await trio.sleep(_SWEEP_INTERVAL)
 
-    async def _supported_by(self, named: runtimes.NamedRuntime) -> bool:
+    async def _supported_by(self, named: runtimes.NamedRuntime, *, guest: bool) -> bool:
         known = self._supports.get(named.name)
         if known is None:
-            status = await named.runtime.status(verbose=True)
-            known = status.info.get(runtime.POD_NETWORK_INFO, "") in ("true", '"true"')
+            info = (await named.runtime.status(verbose=True)).info
+            known = (
+                info.get(runtime.POD_NETWORK_INFO, "") in ("true", '"true"'),
+                info.get(runtime.POD_NIC_INFO, "") in ("true", '"true"'),
+            )
             self._supports[named.name] = known
-        return known
+        return known[1] if guest else known[0]
 
     async def attach(
         self, pod: Mapping[str, Any], named: runtimes.NamedRuntime
@@ -223,7 +255,8 @@ class PodNetworking:
         backend = self.backend
         if backend is None or not wants_pod_network(pod):
             return None
-        if not await self._supported_by(named):
+        guest = is_vm(pod)
+        if not await self._supported_by(named, guest=guest):
             return None
         with trio.move_on_after(_CIDR_WAIT):
             await self._cidr.wait()
@@ -238,6 +271,8 @@ class PodNetworking:
             namespace=str(meta.get("namespace") or ""),
             name=str(meta.get("name") or ""),
         )
+        if guest:
+            return await trio.to_thread.run_sync(backend.attach_guest, member)
         return await trio.to_thread.run_sync(backend.attach, member)
 
     async def detach(self, uid: str) -> None:

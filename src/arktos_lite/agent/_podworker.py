@@ -30,11 +30,18 @@ by the `io.kubernetes.pod.uid` label, so a restarted agent adopts what runs) and
   is. A new `spec.virtualMachine.resources` size is asked of the runtime
   (`update_container_resources`) once per size, measured against the size the runtime
   reports (`VM_VCPUS`, `VM_MEMORY`); a refusal is a `ResizeFailed` event and a message on
-  the VM's status, and the VM runs on as it was. A `keyPairName` is resolved from the
-  Secret of that name (see `env.vm_public_key`) before the VM is created; while it is
-  missing the VM waits, retried like any config error. Its status carries
-  `virtualMachineStatus` from the runtime's `VM_*` annotations (the listed container's,
-  which are fresh on every sync).
+  the VM's status, and the VM runs on as it was. The pod's network ports (`vm_ports`:
+  Neutron ports known after the VM was created, or gone since) are compared with the NICs
+  the runtime reports (the `arktos.futurewei.com/nics` annotation) whenever the VM exists
+  and is not suspended (a suspended VM gets them once it runs again); a difference is
+  asked of the runtime (`update_container_resources` with the VM's current size and the
+  NICs annotation) once per set of ports: `NICAttached`/`NICDetached` events name each
+  port; a failure is a `NICHotplugFailed` event, a message on the VM's status, and a retry
+  after `retry_base` doubling up to `retry_max`, while the VM runs on. A `keyPairName`
+  is resolved from the Secret of that name (see `env.vm_public_key`) before the VM is
+  created; while it is missing the VM waits, retried like any config error. Its status
+  carries `virtualMachineStatus` from the runtime's `VM_*` annotations (the listed
+  container's, which are fresh on every sync).
 * Status is written to `pods/<name>/status` (a merge patch of the agent's fields) only
   when it differs from what was last seen or written.
 """
@@ -289,6 +296,17 @@ class _Prober:
     scope: trio.CancelScope
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _NicChange:
+    """The ports (NICs annotation JSON) asked of the runtime for one VM; when to ask again
+    after a failure (never after a success), and the delay that led there."""
+
+    vm_id: str
+    ports: str
+    at: float = math.inf
+    delay: float | None = None
+
+
 @dataclasses.dataclass(slots=True)
 class _Retry:
     """A held-back action: why, and when to try again."""
@@ -346,6 +364,9 @@ class PodWorker:
         # VM id -> the (vCPUs, memory) last asked of the runtime, and why it refused.
         self._resized: dict[str, tuple[int, int]] = {}
         self._resize_problem: str | None = None
+        # The network ports last asked of the runtime for the VM, and why it refused.
+        self._nics_asked: _NicChange | None = None
+        self._nic_problem: str | None = None
         self._nursery: trio.Nursery | None = None
         self.done = False
 
@@ -560,6 +581,9 @@ class PodWorker:
             return await self._start(pod, vm, key, 0, sandbox_id, sandbox_config, pod_ip)
         listed = (observed.containers.get(key) or [])[-1]
         vm_power = listed.annotations.get(VM_POWER_STATE, "")
+        # Ports first: a VM about to be powered on boots with them.
+        if vm_power != VmPower.SUSPENDED and await self._plug_nics(pod, vm, current.id, listed):
+            return True
         if current.state is status.ContainerState.CREATED:
             if power == PowerSpec.SHUTDOWN:
                 return False
@@ -686,6 +710,77 @@ class PodWorker:
         )
         return True
 
+    async def _plug_nics(
+        self, pod: Obj, vm: Mapping[str, Any], vm_id: str, listed: cri.Container
+    ) -> bool:
+        """Ask the runtime to give the VM a NIC for each of the pod's network ports, and
+        none for ports it no longer has, once per set of ports (again after a failure,
+        with back-off); True when the runtime did."""
+        assert self.runtime is not None
+        wanted = podconfig.vm_ports(pod)
+        have = _reported_ports(listed.annotations.get(podconfig.VM_NICS, ""))
+        if _port_set(wanted) == _port_set(have):
+            self._nics_asked = None
+            self._nic_problem = None
+            return False
+        ports = orjson.dumps(wanted).decode()
+        now = trio.current_time()
+        asked = self._nics_asked
+        previous_delay = None
+        if asked is not None and (asked.vm_id, asked.ports) == (vm_id, ports):
+            if now < asked.at:
+                if asked.at < math.inf:
+                    self._wake_by(asked.at)
+                return False
+            previous_delay = asked.delay
+        name = vm.get("name") or ""
+        reported = listed.annotations
+        resources = cri.LinuxContainerResources()
+        if VM_VCPUS in reported and VM_MEMORY in reported:
+            # The size it has: a NIC change is no resize.
+            resources.cpu_period = 100_000
+            resources.cpu_quota = _int_version(reported[VM_VCPUS]) * 100_000
+            resources.memory_limit_in_bytes = _int_version(reported[VM_MEMORY])
+        try:
+            await self.runtime.runtime.update_container_resources(
+                vm_id, resources, annotations={podconfig.VM_NICS: ports}
+            )
+        except runtime_errors.CRIError as exc:
+            delay = self._next_delay(previous_delay)
+            self._nics_asked = _NicChange(vm_id, ports, now + delay, delay)
+            self._wake_by(now + delay)
+            self._nic_problem = f"network ports not attached: {exc.message}"
+            self._event(
+                pod,
+                "Warning",
+                "NICHotplugFailed",
+                f"Virtual machine {name}: {exc.message} (retrying in {go_duration(delay)})",
+            )
+            return False
+        self._nics_asked = _NicChange(vm_id, ports)
+        self._nic_problem = None
+        kept = _port_set(have)
+        for port in wanted:
+            if _port_key(port) not in kept:
+                self._event(
+                    pod,
+                    "Normal",
+                    "NICAttached",
+                    f"Attached port {port['portId']} ({port['macAddress']}) to virtual machine "
+                    f"{name} as {port['name']}",
+                )
+        gone = _port_set(wanted)
+        for port in have:
+            if _port_key(port) not in gone:
+                self._event(
+                    pod,
+                    "Normal",
+                    "NICDetached",
+                    f"Detached port {port.get('portId', '')} ({port.get('macAddress', '')}) "
+                    f"from virtual machine {name}",
+                )
+        return True
+
     def _vm_backing_off(self, pod: Obj, key: ContainerKey, current: status.Instance) -> bool:
         """Whether a crashed VM waits before it is powered on again: the crash-loop
         back-off of containers, over the same VM's successive crashes."""
@@ -755,9 +850,9 @@ class PodWorker:
                 )
                 raise
             if attachment is not None:
-                config.annotations[runtime_.POD_NETNS] = attachment.netns
-                config.annotations[runtime_.POD_IPS] = ",".join(attachment.ips)
-                config.linux.security_context.namespace_options.network = cri.POD
+                config.annotations.update(podnetwork.sandbox_annotations(attachment))
+                if not attachment.guest:
+                    config.linux.security_context.namespace_options.network = cri.POD
         sandbox_id = await self.runtime.runtime.run_pod_sandbox(config)
         logger.debug("pod %s: sandbox %s (attempt %d)", self.key, sandbox_id, attempt)
         return sandbox_id
@@ -1217,10 +1312,19 @@ class PodWorker:
             state=annotations.get(VM_STATE) or state,
             power_state=annotations.get(VM_POWER_STATE) or power,
             restart_count=_int_version(annotations.get(VM_RESTART_COUNT)),
-            reason="ResizeFailed" if self._resize_problem else "",
-            # What the runtime notes about the VM (no network, ...) and a refused resize.
+            reason="ResizeFailed"
+            if self._resize_problem
+            else ("NICHotplugFailed" if self._nic_problem else ""),
+            # What the runtime notes about the VM (no network, ...), a refused resize and
+            # ports not attached.
             message="; ".join(
-                m for m in ((found.message if found else ""), self._resize_problem or "") if m
+                m
+                for m in (
+                    (found.message if found else ""),
+                    self._resize_problem or "",
+                    self._nic_problem or "",
+                )
+                if m
             ),
         )
 
@@ -1302,6 +1406,27 @@ def _default_pull_policy(image: str) -> str:
     if ":" not in tail or tail.endswith(":latest"):
         return "Always"
     return "IfNotPresent"
+
+
+def _reported_ports(text: str) -> list[Obj]:
+    """The ports of a runtime's NICs annotation (none when it has none or is unreadable)."""
+    try:
+        listed = orjson.loads(text) if text else []
+    except orjson.JSONDecodeError:
+        return []
+    return [p for p in listed if isinstance(p, dict)] if isinstance(listed, list) else []
+
+
+def _port_key(port: Mapping[str, Any]) -> tuple[str, str, str]:
+    return (
+        str(port.get("name") or ""),
+        str(port.get("portId") or ""),
+        str(port.get("macAddress") or "").lower(),
+    )
+
+
+def _port_set(ports: list[Obj]) -> frozenset[tuple[str, str, str]]:
+    return frozenset(_port_key(p) for p in ports)
 
 
 def _int_version(value: Any) -> int:

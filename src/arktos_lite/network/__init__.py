@@ -21,6 +21,7 @@ from arktos_lite.network._cni import (
     bridge_config as bridge_config,
     find_plugins as find_plugins,
     invoke as invoke,
+    ipam_config as ipam_config,
     result_ips as result_ips,
 )
 from arktos_lite.network._model import (
@@ -34,6 +35,7 @@ from arktos_lite.network._model import (
     NetworkKey as NetworkKey,
     ServicePort as ServicePort,
     bridge_name as bridge_name,
+    guest_mac as guest_mac,
     netns_name as netns_name,
     network_of as network_of,
     slice_prefix as slice_prefix,

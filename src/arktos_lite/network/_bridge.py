@@ -8,8 +8,16 @@ table (`_nft`) keeps networks apart and translates ClusterIPs. Guarantees:
 * Blocking and thread-safe (one lock); the agent calls it from worker threads.
 * Persistent: bridges and attachments are recorded in `state.json` under `state_dir`
   (host-local keeps its reservations under `state_dir/ipam`), so a new instance over the
-  same directory knows every pod attached before, and `attach` of a pod already attached
-  returns its attachment unchanged.
+  same directory knows every pod attached before (and puts back guests' bridges a reboot
+  of the machine took), and `attach` of a pod already attached returns its attachment
+  unchanged.
+* `attach_guest` attaches a VM pod without a namespace: its network's bridge is made as
+  the bridge plugin makes it (`ip link add … type bridge`, the gateway address with the
+  slice's prefix, up, IPv4 forwarding on; the plugin takes such a bridge as its own), an
+  address is reserved with host-local alone (CNI ADD with `CNI_NETNS` the node's own
+  namespace, where the guest's tap is; host-local never enters it), and the guest's MAC
+  address derives from that address (`model.guest_mac`). The VM runtime plugs the guest
+  into the bridge; the bridge's rules are every other pod's.
 * `detach` runs CNI DEL (the address goes back to host-local), deletes the namespace,
   and deletes the bridge once no pod uses it; it is idempotent.
 * A network's slice is the first one neither another of its networks nor any other
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
@@ -97,8 +106,9 @@ class BridgeNetwork:
     def description(self) -> str:
         cidr = self._pod_cidr or "the node's pod CIDR (not assigned yet)"
         return (
-            f"CNI bridge+host-local from {self.tools.cni_path}: a bridge per tenant network, "
-            f"addresses from {cidr}, nftables isolation and ClusterIPs"
+            f"CNI bridge+host-local from {self.tools.cni_path}: a bridge per tenant network "
+            f"(VM guests' NICs on it too), addresses from {cidr}, nftables isolation and "
+            "ClusterIPs"
         )
 
     @property
@@ -127,6 +137,15 @@ class BridgeNetwork:
                     self._bridges[name] = model.Bridge(name, key, b["subnet"])
                 for uid, a in (data.get("pods") or {}).items():
                     self._pods[uid] = model.Attachment.from_json(a)
+            # Guests' bridges outlive a reboot of the machine only here: a VM started
+            # again (power on, reboot) needs its bridge, and no CNI ADD remakes it.
+            for name in sorted({a.bridge for a in self._pods.values() if a.guest}):
+                bridge = self._bridges.get(name)
+                if bridge is not None:
+                    try:
+                        self._ensure_bridge(bridge)
+                    except NetworkError as e:
+                        log.warning("bridge %s of VM pods: %s", name, e)
             self._apply()
 
     def _save(self) -> None:
@@ -174,7 +193,7 @@ class BridgeNetwork:
         """The pod's network namespace, attached (NetworkError when it cannot be)."""
         with self._lock:
             known = self._pods.get(member.uid)
-            if known is not None and Path(known.netns).exists():
+            if known is not None and known.netns and Path(known.netns).exists():
                 return known
             bridge = self._bridge_for(member.key)
             name = model.netns_name(member.uid)
@@ -199,7 +218,9 @@ class BridgeNetwork:
                     self._bridges.pop(bridge.name, None)
                 raise NetworkError(str(e)) from e
             ips = cni.result_ips(result)
-            attachment = model.Attachment(member.uid, member.key, netns, ips, bridge.name)
+            attachment = model.Attachment(
+                member.uid, member.key, netns, ips, bridge.name, subnet=bridge.subnet
+            )
             self._pods[member.uid] = attachment
             self._save()
             self._apply()
@@ -212,6 +233,58 @@ class BridgeNetwork:
             )
             return attachment
 
+    def attach_guest(self, member: model.Member) -> model.Attachment:
+        """A VM pod's address and MAC address on its network's bridge, which exists when
+        this returns (NetworkError when it cannot be attached)."""
+        with self._lock:
+            bridge = self._bridge_for(member.key)
+            known = self._pods.get(member.uid)
+            if known is not None and known.guest:
+                # The bridge may be gone with a reboot of the machine; the state is not.
+                self._ensure_bridge(bridge)
+                return known
+            fresh = not Path("/sys/class/net", bridge.name).exists()
+            try:
+                self._ensure_bridge(bridge)
+                result = cni.invoke(
+                    "ADD",
+                    cni.ipam_config(bridge, ipam_dir=self._ipam_dir),
+                    cni_path=self.tools.cni_path,
+                    container_id=member.uid,
+                    netns=f"/proc/{os.getpid()}/ns/net",
+                    args=_cni_args(member),
+                )
+                ips = cni.result_ips(result)
+                if not ips:
+                    raise NetworkError(f"host-local gave pod {member.uid} no address")
+            except (cni.CNIError, NetworkError) as e:
+                if not any(a.bridge == bridge.name for a in self._pods.values()):
+                    if fresh:
+                        self._delete_bridge(bridge)
+                    self._bridges.pop(bridge.name, None)
+                raise NetworkError(str(e)) from e
+            attachment = model.Attachment(
+                member.uid,
+                member.key,
+                "",
+                ips,
+                bridge.name,
+                mac=model.guest_mac(ips[0]),
+                subnet=bridge.subnet,
+            )
+            self._pods[member.uid] = attachment
+            self._save()
+            self._apply()
+            log.info(
+                "VM pod %s/%s attached to %s (%s, %s)",
+                member.namespace,
+                member.name,
+                bridge.name,
+                ", ".join(ips),
+                attachment.mac,
+            )
+            return attachment
+
     def detach(self, uid: str) -> None:
         """Release the pod's address and delete its namespace (idempotent)."""
         with self._lock:
@@ -219,18 +292,23 @@ class BridgeNetwork:
             if attachment is None:
                 return
             bridge = self._bridges.get(attachment.bridge)
+            has_netns = bool(attachment.netns) and Path(attachment.netns).exists()
             if bridge is not None:
+                if attachment.guest:
+                    config = cni.ipam_config(bridge, ipam_dir=self._ipam_dir)
+                else:
+                    config = cni.bridge_config(bridge, ipam_dir=self._ipam_dir)
                 try:
                     cni.invoke(
                         "DEL",
-                        cni.bridge_config(bridge, ipam_dir=self._ipam_dir),
+                        config,
                         cni_path=self.tools.cni_path,
                         container_id=uid,
-                        netns=attachment.netns if Path(attachment.netns).exists() else "",
+                        netns=attachment.netns if has_netns else "",
                     )
                 except cni.CNIError as e:
                     log.warning("CNI DEL of pod %s: %s", uid, e)
-            if Path(attachment.netns).exists():
+            if has_netns:
                 try:
                     _run([self.tools.ip, "netns", "delete", Path(attachment.netns).name])
                 except NetworkError as e:
@@ -296,6 +374,22 @@ class BridgeNetwork:
             if dev != bridge:
                 return True
         return False
+
+    def _ensure_bridge(self, bridge: model.Bridge) -> None:
+        """The bridge, up with its gateway address, as the bridge plugin would leave it."""
+        name = bridge.name
+        if not Path("/sys/class/net", name, "bridge").is_dir():
+            _run([self.tools.ip, "link", "add", name, "type", "bridge"])
+        prefix = ipaddress.ip_network(bridge.subnet).prefixlen
+        _run([self.tools.ip, "addr", "replace", f"{bridge.gateway}/{prefix}", "dev", name])
+        _run([self.tools.ip, "link", "set", name, "up"])
+        # The plugin's isGateway does the same: guests reach beyond their bridge.
+        forwarding = Path("/proc/sys/net/ipv4/ip_forward")
+        try:
+            if forwarding.read_text().strip() != "1":
+                forwarding.write_text("1")
+        except OSError as e:
+            raise NetworkError(f"cannot turn on IPv4 forwarding: {e}") from e
 
     def _delete_bridge(self, bridge: model.Bridge) -> None:
         # DEL leaves the bridge behind; it goes with its network's last pod.

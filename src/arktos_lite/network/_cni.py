@@ -1,10 +1,11 @@
 """CNI: the config a network's bridge is attached with, and running the plugins.
 
 `bridge_config` is the network configuration (bridge + host-local, CNI 1.0.0, as the
-Debian plugins 1.1 speak it) of one network's bridge; `invoke` runs one plugin binary the
-way a CNI runtime does (`CNI_COMMAND`, `CNI_CONTAINERID`, `CNI_NETNS`, `CNI_IFNAME`,
-`CNI_PATH`, the config on stdin) and returns its result or raises `CNIError` with the
-plugin's own message.
+Debian plugins 1.1 speak it) of one network's bridge, `ipam_config` its host-local alone
+(addresses for VM guests, whose NICs the VM runtime plugs in); `invoke` runs one plugin
+binary the way a CNI runtime does (`CNI_COMMAND`, `CNI_CONTAINERID`, `CNI_NETNS`,
+`CNI_IFNAME`, `CNI_PATH`, the config on stdin) and returns its result or raises
+`CNIError` with the plugin's own message.
 """
 
 from __future__ import annotations
@@ -39,12 +40,27 @@ def bridge_config(bridge: model.Bridge, *, ipam_dir: Path) -> dict[str, Any]:
         # Masquerading is the node's nftables table's (the plugin's needs iptables).
         "ipMasq": False,
         "hairpinMode": True,
-        "ipam": {
-            "type": "host-local",
-            "ranges": [[{"subnet": bridge.subnet, "gateway": bridge.gateway}]],
-            "routes": [{"dst": "0.0.0.0/0"}],
-            "dataDir": str(ipam_dir),
-        },
+        "ipam": _ipam(bridge, ipam_dir),
+    }
+
+
+def ipam_config(bridge: model.Bridge, *, ipam_dir: Path) -> dict[str, Any]:
+    """The network config that runs host-local alone for `bridge`: the same name, ranges
+    and data directory as `bridge_config`'s IPAM, so both draw from one pool."""
+    return {
+        "cniVersion": CNI_VERSION,
+        "name": bridge.name,
+        "type": "host-local",
+        "ipam": _ipam(bridge, ipam_dir),
+    }
+
+
+def _ipam(bridge: model.Bridge, ipam_dir: Path) -> dict[str, Any]:
+    return {
+        "type": "host-local",
+        "ranges": [[{"subnet": bridge.subnet, "gateway": bridge.gateway}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": str(ipam_dir),
     }
 
 

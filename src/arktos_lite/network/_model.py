@@ -8,6 +8,7 @@ packet-filter rules can be checked without root.
 * Each network on a node has a bridge of its own, named `arktos` + 8 hex digits of a hash
   of the node's identity (its name and state directory), tenant and network
   (14 characters: Linux allows 15), and a slice of the node's pod CIDR (`subnet_slices`).
+* A VM pod's guest NIC has a MAC address derived from its address (`guest_mac`).
 """
 
 from __future__ import annotations
@@ -56,13 +57,34 @@ class Member:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Attachment:
-    """A pod attached: the network namespace its containers run in, and its addresses."""
+    """A pod attached: the network namespace its containers run in, and its addresses.
+
+    A VM pod's (`guest`) has no namespace: its guest's NIC, with MAC address `mac`, is
+    plugged into `bridge` by the VM runtime; `subnet` is the bridge's (the guest's prefix
+    length and gateway)."""
 
     uid: str
     key: NetworkKey
     netns: str
     ips: tuple[str, ...]
     bridge: str
+    mac: str = ""
+    subnet: str = ""
+
+    @property
+    def guest(self) -> bool:
+        return not self.netns
+
+    @property
+    def gateway(self) -> str:
+        return str(next(ipaddress.ip_network(self.subnet).hosts())) if self.subnet else ""
+
+    @property
+    def address(self) -> str:
+        """The first address with the subnet's prefix length (`10.1.2.5/27`)."""
+        if not self.ips or not self.subnet:
+            return ""
+        return f"{self.ips[0]}/{ipaddress.ip_network(self.subnet).prefixlen}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +94,8 @@ class Attachment:
             "netns": self.netns,
             "ips": list(self.ips),
             "bridge": self.bridge,
+            "mac": self.mac,
+            "subnet": self.subnet,
         }
 
     @classmethod
@@ -82,6 +106,8 @@ class Attachment:
             netns=str(data["netns"]),
             ips=tuple(str(ip) for ip in data.get("ips") or ()),
             bridge=str(data["bridge"]),
+            mac=str(data.get("mac") or ""),
+            subnet=str(data.get("subnet") or ""),
         )
 
 
@@ -122,6 +148,14 @@ def short_hash(*parts: str, digits: int = 8) -> str:
 def bridge_name(identity: str, key: NetworkKey) -> str:
     """The bridge of `key` on the node `identity`: stable, at most 15 characters."""
     return BRIDGE_PREFIX + short_hash(identity, key.tenant, key.network)
+
+
+def guest_mac(ip: str) -> str:
+    """The MAC address of a VM pod's NIC with IPv4 address `ip`: `0a:58:` and the
+    address's four bytes, as the CNI bridge plugin gave container interfaces. Locally
+    administered and unicast; unique on a bridge since the address is, and the same for
+    the same address (neighbours' ARP entries stay right when an address is reused)."""
+    return "0a:58:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
 
 
 def netns_name(uid: str) -> str:

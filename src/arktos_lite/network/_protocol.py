@@ -1,8 +1,9 @@
 """What the node agent needs from pod networking.
 
-A `PodNetwork` gives pods network namespaces with addresses (`attach`), takes them back
-(`detach`), and keeps Services' ClusterIPs reachable (`set_services`). Its methods block
-(they run commands); the agent calls them from worker threads.
+A `PodNetwork` gives pods network namespaces with addresses (`attach`), VM pods addresses
+for their guests' NICs (`attach_guest`), takes them back (`detach`), and keeps Services'
+ClusterIPs reachable (`set_services`). Its methods block (they run commands); the agent
+calls them from worker threads.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ class PodNetwork(Protocol):
     def set_pod_cidr(self, cidr: str) -> None: ...
 
     def attach(self, member: model.Member) -> model.Attachment: ...
+
+    def attach_guest(self, member: model.Member) -> model.Attachment:
+        """A VM pod's address, MAC address and bridge: no namespace, the VM runtime plugs
+        the guest's NIC into the bridge."""
+        ...
 
     def detach(self, uid: str) -> None: ...
 

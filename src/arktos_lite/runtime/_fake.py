@@ -29,8 +29,13 @@ of the `Runtime` protocol as a real runtime would, with the same errors. Guarant
   on). `pause_vm`, `suspend_vm` and `resume_vm` change a running VM's state and power
   state (paused, suspended, back to active/running; idempotent; the container stays
   RUNNING); `update_container_resources` resizes a VM up to `vm_max_vcpus` vCPUs and
-  `vm_max_memory` bytes (else `FailedPrecondition`), reported as `VM_VCPUS`/`VM_MEMORY`.
-  VM calls on a container that is not a VM are `InvalidArgument`.
+  `vm_max_memory` bytes (else `FailedPrecondition`), reported as `VM_VCPUS`/`VM_MEMORY`,
+  from the VM spec in its annotations, else from its resources. With the NICs annotation
+  (`arktos.futurewei.com/nics`, a JSON list of ports) it gives the VM exactly those NICs,
+  as the VM runtime hot-plugs them: the container's annotations then list them (none: no
+  annotation); a suspended VM refuses (`FailedPrecondition`), and `nic_error`, while set,
+  is what every NIC change raises. VM calls on a container that is not a VM are
+  `InvalidArgument`.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ EXIT_TERMINATED = 143
 EXIT_KILLED = 137
 # A container config carrying this annotation (the pod's spec.virtualMachine) is a VM.
 VIRTUAL_MACHINE = "arktos.futurewei.com/virtual-machine"
+# A VM's network ports, one NIC each (JSON: name, portId, macAddress).
+NICS = "arktos.futurewei.com/nics"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -142,6 +149,8 @@ class _Vm:
     power: str = ""
     vcpus: int = _vmresources.DEFAULT_VCPUS
     memory: int = _vmresources.DEFAULT_MEMORY
+    # Its NICs annotation ("": no ports).
+    nics: str = ""
 
 
 @dataclasses.dataclass(slots=True)
@@ -174,6 +183,8 @@ class FakeRuntime:
         # How far update_container_resources may grow a VM.
         self.vm_max_vcpus = 8
         self.vm_max_memory = 16 * 1024**3
+        # While set, what every change of a VM's NICs raises.
+        self.nic_error: errors.CRIError | None = None
         # Images whose pull fails, with the error it raises.
         self.pull_errors: dict[str, errors.CRIError] = {}
         # How often each call was made, by method name (for tests).
@@ -386,6 +397,7 @@ class FakeRuntime:
                 vm_id=f"{vm_id[:8]}-{vm_id[8:12]}-{vm_id[12:16]}-{vm_id[16:20]}-{vm_id[20:32]}",
                 vcpus=size.vcpus,
                 memory=size.memory,
+                nics=_known_nics(config.annotations.get(NICS, "")),
             )
             self._transition(container, cri.CONTAINER_CREATED)
         self._containers[container_id] = container
@@ -586,13 +598,33 @@ class FakeRuntime:
         vm = container.vm
         if vm is None:
             return
-        size = _vm_size(annotations or {})
+        annotations = annotations or {}
+        nics = _nics(annotations[NICS]) if NICS in annotations else None
+        if VIRTUAL_MACHINE in annotations:
+            size = _vm_size(annotations)
+        else:
+            size = _vmresources.VmResources(
+                vcpus=-(-resources.cpu_quota // resources.cpu_period)
+                if resources.cpu_quota > 0 and resources.cpu_period > 0
+                else vm.vcpus,
+                memory=resources.memory_limit_in_bytes or vm.memory,
+            )
+        if nics is not None and nics != vm.nics:
+            if vm.power == "suspended":
+                raise errors.FailedPrecondition(
+                    f"cannot change the NICs of VM {container_id} while it is suspended: "
+                    "resume it first"
+                )
+            if self.nic_error is not None:
+                raise self.nic_error
         if size.vcpus > self.vm_max_vcpus or size.memory > self.vm_max_memory:
             raise errors.FailedPrecondition(
                 f"VM {container_id} cannot grow to {size.vcpus} vCPUs and {size.memory} bytes "
                 f"(at most {self.vm_max_vcpus} and {self.vm_max_memory})"
             )
         vm.vcpus, vm.memory = size.vcpus, size.memory
+        if nics is not None:
+            vm.nics = nics
         self._refresh(container)
 
     # Images
@@ -775,6 +807,26 @@ def _vm_size(annotations: Mapping[str, str]) -> _vmresources.VmResources:
         return _vmresources.VmResources()
 
 
+def _nics(text: str) -> str:
+    """The NICs annotation as the fake keeps it: canonical JSON, "" for no ports."""
+    try:
+        listed = orjson.loads(text or "[]")
+    except orjson.JSONDecodeError as e:
+        raise errors.InvalidArgument(f"the NICs are not JSON: {e}") from e
+    if not isinstance(listed, list) or not all(
+        isinstance(nic, dict) and nic.get("macAddress") for nic in listed
+    ):
+        raise errors.InvalidArgument("the NICs must be a JSON list of ports with a macAddress")
+    return orjson.dumps(listed).decode() if listed else ""
+
+
+def _known_nics(text: str) -> str:
+    try:
+        return _nics(text)
+    except errors.InvalidArgument:
+        return text
+
+
 def _vm_annotations(vm: _Vm, listed: cri.Container, status: cri.ContainerStatus) -> None:
     vm_state, power_state = _vm_states(listed.state, status.exit_code)
     if vm.power and listed.state == cri.CONTAINER_RUNNING:
@@ -786,6 +838,10 @@ def _vm_annotations(vm: _Vm, listed: cri.Container, status: cri.ContainerStatus)
         answer[VM_RESTART_COUNT] = str(vm.restart_count)
         answer[VM_VCPUS] = str(vm.vcpus)
         answer[VM_MEMORY] = str(vm.memory)
+        if vm.nics:
+            answer[NICS] = vm.nics
+        else:
+            answer.pop(NICS, None)
 
 
 def _vm_states(state: cri.ContainerState, exit_code: int) -> tuple[str, str]:

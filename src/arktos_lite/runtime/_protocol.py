@@ -44,6 +44,13 @@ POD_NETNS = "network.arktos.futurewei.com/netns"
 POD_IPS = "network.arktos.futurewei.com/ips"
 # A runtime that honours them says "true" under this key of its verbose Status info.
 POD_NETWORK_INFO = "podNetworkNamespaces"
+# Pod networking of VMs: a sandbox config carrying this annotation, JSON
+# `{"bridge": name, "mac": "0a:58:…", "address": "10.1.2.5/27", "gateway": "10.1.2.1"}`
+# (and `POD_IPS`), gets its guest a NIC on that bridge with that MAC, told that address;
+# its status reports `POD_IPS`. The agent made the bridge and reserved the address; the
+# runtime only plugs the guest in. A runtime that does says "true" under `POD_NIC_INFO`.
+POD_NIC = "network.arktos.futurewei.com/nic"
+POD_NIC_INFO = "podNetworkNics"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

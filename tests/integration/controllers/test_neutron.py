@@ -5,7 +5,7 @@ the pod (event and condition) until it is back."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,29 +24,6 @@ NODE = "node-1"
 NS = "default"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def shared_neutron(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[server.NeutronServer]:
-    """One Neutron for the module (it takes seconds to start), with network `vpc-1`."""
-    state = tmp_path_factory.mktemp("neutron")
-    running = server.NeutronServer(server.neutron_python(), state, hosts=(NODE,))
-    running.start()
-    try:
-        running.make_network("vpc-1", subnets={"sub-a": "10.10.0.0/24", "sub-b": "10.20.0.0/24"})
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def neutron_server(shared_neutron: server.NeutronServer) -> server.NeutronServer:
-    """The module's Neutron, running (a test may have left it stopped)."""
-    if not shared_neutron.running:
-        shared_neutron.start()
-    return shared_neutron
 
 
 @asynccontextmanager
@@ -120,7 +97,7 @@ async def test_a_vm_pod_gets_a_bound_port_per_nic_and_they_go_with_it(
     api: client.Client, neutron_server: server.NeutronServer
 ) -> None:
     async with controller(api, neutron_server.url):
-        await api.create(
+        created = await api.create(
             PODS,
             vm_pod(
                 "vm-1",
@@ -132,14 +109,11 @@ async def test_a_vm_pod_gets_a_bound_port_per_nic_and_they_go_with_it(
             namespace=NS,
         )
         # Ports exist before the pod has a node; binding follows the node.
-        created = await eventually(
-            lambda: len(neutron_server.ports(device_owner=neutron.DEVICE_OWNER)) == 2, 20
-        )
-        assert created
+        uid = created["metadata"]["uid"]
+        assert await eventually(lambda: len(neutron_server.ports(device_id=uid)) == 2, 20)
         await bind(api, "vm-1")
         pod = await eventually(lambda: ready_pod(api, "vm-1"), 20)
 
-        uid = pod["metadata"]["uid"]
         assert neutron.FINALIZER in pod["metadata"]["finalizers"]
         ports = {p["id"]: p for p in neutron_server.ports(device_id=uid)}
         nics = {n["name"]: n for n in pod["spec"]["nics"]}

@@ -126,3 +126,77 @@ def test_two_nodes_on_one_machine_with_one_pod_cidr_get_separate_slices(
             assert eventually_fetch(f"http://{theirs.ips[0]}:8081/") == "theirs"
     finally:
         other.close()
+
+
+def _ping(netns: str, ip: str) -> bool:
+    done = subprocess.run(
+        ["ip", "netns", "exec", netns, "busybox", "ping", "-c", "1", "-W", "1", ip],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def test_a_guest_gets_an_address_and_mac_on_its_networks_bridge(
+    net: network.BridgeNetwork,
+) -> None:
+    member = _member("epsilon")
+    guest = net.attach_guest(member)
+    assert guest.guest
+    assert guest.netns == ""
+    bridge = net.bridges()[guest.bridge]
+    assert guest.subnet == bridge.subnet
+    assert guest.gateway == bridge.gateway
+    assert guest.mac == network.guest_mac(guest.ips[0])
+    # The bridge is there, up, with its gateway address, as the bridge plugin makes it.
+    shown = json.loads(
+        subprocess.run(
+            ["ip", "-j", "addr", "show", "dev", guest.bridge], capture_output=True
+        ).stdout
+    )[0]
+    assert "UP" in shown["flags"]
+    prefix = int(bridge.subnet.split("/")[1])
+    ipv4 = {(a["local"], a["prefixlen"]) for a in shown["addr_info"] if a["family"] == "inet"}
+    assert ipv4 == {(bridge.gateway, prefix)}
+    ipam = net.state_dir / "ipam" / guest.bridge
+    assert (ipam / guest.ips[0]).read_text().startswith(member.uid)
+    # Idempotent, and kept by a new instance over the same state, which puts the bridge
+    # back (as after a reboot of the machine: the VM will need it when it starts again).
+    assert net.attach_guest(member) == guest
+    subprocess.run(["ip", "link", "delete", guest.bridge], check=True)
+    again = network.BridgeNetwork(net.state_dir, node_name=net.node_name, tools=net.tools)
+    again.start()
+    assert again.attachments()[member.uid] == guest
+    assert Path("/sys/class/net", guest.bridge, "bridge").is_dir()
+
+    # The guest's NIC, as the VM runtime plugs it in (a veth standing in for the tap):
+    # a container pod of the network reaches it, one of another tenant does not.
+    ns = f"g-{member.uid[:8]}"
+    tap = f"t{member.uid[:8]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for argv in (
+            ["link", "add", tap, "type", "veth", "peer", "name", "eth0", "netns", ns],
+            ["link", "set", tap, "master", guest.bridge, "up"],
+            ["-n", ns, "link", "set", "eth0", "address", guest.mac, "up"],
+            ["-n", ns, "addr", "add", guest.address, "dev", "eth0"],
+        ):
+            subprocess.run(["ip", *argv], check=True)
+        # The bridge plugin takes the bridge as it found it.
+        pod = net.attach(_member("epsilon"))
+        stranger = net.attach(_member("zeta"))
+        assert pod.bridge == guest.bridge
+        assert _ping(_ns(pod), guest.ips[0])
+        assert not _ping(_ns(stranger), guest.ips[0])
+        net.detach(pod.uid)
+        net.detach(stranger.uid)
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+        subprocess.run(["ip", "link", "delete", tap], capture_output=True, check=False)
+
+    # Detached: the address goes back, and with the network's last member, the bridge.
+    net.detach(member.uid)
+    net.detach(member.uid)
+    assert not (ipam / guest.ips[0]).exists()
+    assert not Path("/sys/class/net", guest.bridge).exists()
+    assert member.uid not in net.attachments()

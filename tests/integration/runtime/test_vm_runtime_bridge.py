@@ -88,7 +88,7 @@ async def test_guests_get_a_nic_on_a_real_bridge(netns: str, short_dir: Path) ->
                 await trio.sleep(0.1)
         network = await _network(client)
         assert (network.status, network.reason) == (True, "Bridge")
-        assert network.message == "guests attach to bridge br-test"
+        assert network.message.startswith("guests attach to bridge br-test;")
 
         sandbox = cri.PodSandboxConfig(
             metadata=cri.PodSandboxMetadata(name="p", uid="u1", namespace="default")

@@ -69,6 +69,50 @@ def test_bridge_config_is_cni_bridge_with_host_local(tmp_path: Path) -> None:
     json.dumps(config)
 
 
+def test_ipam_config_is_host_local_alone_over_the_bridges_pool(tmp_path: Path) -> None:
+    bridge = network.Bridge("arktos12345678", network.NetworkKey("a"), "10.244.0.32/27")
+    config = network.ipam_config(bridge, ipam_dir=tmp_path)
+    full = network.bridge_config(bridge, ipam_dir=tmp_path)
+    assert config["type"] == config["ipam"]["type"] == "host-local"
+    # The same name and IPAM: host-local's reservations (dataDir/name/ip) are one pool.
+    assert (config["name"], config["ipam"]) == (full["name"], full["ipam"])
+    assert config["cniVersion"] == network.CNI_VERSION
+
+
+@given(st.ip_addresses(v=4))
+def test_a_guests_mac_is_locally_administered_unicast_and_follows_its_address(
+    ip: ipaddress.IPv4Address,
+) -> None:
+    mac = network.guest_mac(str(ip))
+    octets = [int(o, 16) for o in mac.split(":")]
+    assert len(octets) == 6
+    assert octets[0] & 0b10
+    assert not octets[0] & 0b01
+    assert bytes(octets[2:]) == ip.packed
+    assert network.guest_mac("10.160.0.5") == "0a:58:0a:a0:00:05"
+
+
+def test_a_guest_attachment_round_trips_and_knows_its_prefix_and_gateway() -> None:
+    guest = network.Attachment(
+        "u1",
+        network.NetworkKey("t", "blue"),
+        "",
+        ("10.160.0.5",),
+        "arktos12345678",
+        mac="0a:58:0a:a0:00:05",
+        subnet="10.160.0.0/27",
+    )
+    assert guest.guest
+    assert (guest.address, guest.gateway) == ("10.160.0.5/27", "10.160.0.1")
+    assert network.Attachment.from_json(json.loads(json.dumps(guest.to_json()))) == guest
+    # A state file written before guests existed still reads.
+    old = {"uid": "u2", "tenant": "t", "network": "default", "netns": "/run/netns/x",
+           "ips": ["10.0.0.2"], "bridge": "b"}  # fmt: skip
+    pod = network.Attachment.from_json(old)
+    assert not pod.guest
+    assert (pod.mac, pod.subnet, pod.address, pod.gateway) == ("", "", "", "")
+
+
 def test_result_ips_strip_the_prefix() -> None:
     result = {"ips": [{"interface": 2, "address": "10.244.0.34/27", "gateway": "10.244.0.33"}]}
     assert network.result_ips(result) == ("10.244.0.34",)

@@ -374,3 +374,29 @@ async def test_vm_calls_on_a_container_or_nothing() -> None:
     await fake.stop_container(container_id, timeout=1)
     with pytest.raises(errors.FailedPrecondition):
         await fake.start_container(container_id)
+
+
+async def test_a_vm_gets_the_nics_it_is_given() -> None:
+    fake = FakeRuntime()
+    vm = await run_vm(fake)
+    nics = "arktos.futurewei.com/nics"
+    port = [{"name": "eth0", "portId": "p0", "macAddress": "fa:16:3e:00:00:01"}]
+    none = cri.LinuxContainerResources()
+    await fake.update_container_resources(vm, none, annotations={nics: json.dumps(port)})
+    for answer in (await fake.container_status(vm), (await fake.list_containers())[0]):
+        assert json.loads(answer.annotations[nics]) == port
+        assert answer.annotations[VM_VCPUS] == "1"  # no resize asked: the size it had
+    with pytest.raises(errors.InvalidArgument, match="macAddress"):
+        await fake.update_container_resources(vm, none, annotations={nics: '[{"name": "x"}]'})
+    fake.nic_error = errors.FailedPrecondition("no bridge")
+    with pytest.raises(errors.FailedPrecondition, match="no bridge"):
+        await fake.update_container_resources(vm, none, annotations={nics: "[]"})
+    # The same ports again change nothing: never refused.
+    await fake.update_container_resources(vm, none, annotations={nics: json.dumps(port)})
+    fake.nic_error = None
+    await fake.suspend_vm(vm)
+    with pytest.raises(errors.FailedPrecondition, match="suspended"):
+        await fake.update_container_resources(vm, none, annotations={nics: "[]"})
+    await fake.resume_vm(vm)
+    await fake.update_container_resources(vm, none, annotations={nics: "[]"})
+    assert nics not in (await fake.container_status(vm)).annotations

@@ -23,6 +23,8 @@ def test_the_public_names() -> None:
         "POD_IPS",
         "POD_NETNS",
         "POD_NETWORK_INFO",
+        "POD_NIC",
+        "POD_NIC_INFO",
         "Runtime",
         "RuntimeClient",
         "Unavailable",

@@ -11,11 +11,15 @@ Guarantees:
   With a bridge, a guest gets one virtio NIC on it per network port, with the port's MAC
   address and the tap device `tap<first 11 characters of the port id>` (as OpenStack
   names them), or one NIC of its own when it has no ports.
+* `parse_pod_nic` reads the pod-network NIC annotation (`runtime.POD_NIC`) and rejects
+  a malformed MAC or address. The guest learns that address from the kernel's `ip=`
+  parameter (`kernel_ip_param`, kernel-boot images) or the seed's `network-config`
+  (`network_config`: cloud-init network config v2, the NIC matched by MAC).
 * `write_seed` writes a cloud-init NoCloud seed: an ISO9660 volume labelled ``cidata``
   (Joliet and Rock Ridge names, so ``meta-data`` and ``user-data`` keep their names)
   holding meta-data (instance-id, local-hostname, public-keys) and user-data (the decoded
   userData, the cloudInitUserDataScript, both as a MIME multipart, or an empty
-  ``#cloud-config``).
+  ``#cloud-config``), and network-config when given.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import base64
 import binascii
 import dataclasses
 import io
+import ipaddress
 import json
 import re
 from collections.abc import Sequence
@@ -137,6 +142,79 @@ def parse_nics(text: str) -> tuple[NicSpec, ...]:
             )
         )
     return tuple(nics)
+
+
+# The pod-network NIC's name (its alias is `ua-pod-network`).
+POD_NIC_NAME = "pod-network"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PodNic:
+    """The guest's NIC on its pod network (`runtime.POD_NIC`): bridge, MAC, address."""
+
+    bridge: str
+    mac: str
+    address: str  # "10.1.2.5/27"
+    gateway: str = ""
+
+    @property
+    def nic(self) -> NicSpec:
+        return NicSpec(name=POD_NIC_NAME, mac=self.mac, bridge=self.bridge)
+
+
+def parse_pod_nic(text: str) -> PodNic | None:
+    """The pod-network NIC of the annotation's JSON (empty text: none)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise errors.InvalidArgument(f"the pod network NIC is not JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise errors.InvalidArgument("the pod network NIC must be a JSON object")
+    bridge, mac = str(data.get("bridge") or ""), str(data.get("mac") or "")
+    address, gateway = str(data.get("address") or ""), str(data.get("gateway") or "")
+    if not bridge:
+        raise errors.InvalidArgument("the pod network NIC names no bridge")
+    if not _MAC.fullmatch(mac):
+        raise errors.InvalidArgument(f"the pod network NIC's {mac!r} is no MAC address")
+    try:
+        interface = ipaddress.IPv4Interface(address)
+        if gateway:
+            ipaddress.IPv4Address(gateway)
+    except ValueError as e:
+        raise errors.InvalidArgument(f"the pod network NIC's address: {e}") from e
+    if "/" not in address:
+        raise errors.InvalidArgument(f"the pod network NIC's address {address!r} has no prefix")
+    return PodNic(bridge=bridge, mac=mac, address=str(interface), gateway=gateway)
+
+
+def kernel_ip_param(nic: PodNic, *, device: str = "") -> str:
+    """The kernel's `ip=<client>::<gateway>:<netmask>::<device>:off` (static, no
+    autoconfiguration) for the guest's pod address; initramfs tools read it too."""
+    interface = ipaddress.IPv4Interface(nic.address)
+    return f"ip={interface.ip}::{nic.gateway}:{interface.netmask}::{device}:off"
+
+
+def network_config(pod: PodNic, *, others: Sequence[NicSpec] = ()) -> bytes:
+    """cloud-init network config (version 2) for the seed: the pod NIC, matched by MAC,
+    with its address and default route; `others` (Neutron ports' NICs) by DHCP, as
+    cloud-init's own fallback configures a NIC without a config."""
+    ethernets: dict[str, Any] = {
+        "pod0": {
+            "match": {"macaddress": pod.mac.lower()},
+            "addresses": [pod.address],
+            **({"routes": [{"to": "0.0.0.0/0", "via": pod.gateway}]} if pod.gateway else {}),
+        }
+    }
+    for i, nic in enumerate(others):
+        ethernets[f"port{i}"] = {
+            "match": {"macaddress": nic.mac.lower()},
+            "dhcp4": True,
+            "optional": True,
+        }
+    # JSON is YAML: cloud-init reads it as such.
+    return json.dumps({"version": 2, "ethernets": ethernets}, indent=1).encode() + b"\n"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -282,17 +360,17 @@ def meta_data(spec: VmSpec, *, instance_id: str, hostname: str) -> bytes:
     return json.dumps(data, indent=1).encode() + b"\n"
 
 
-def write_seed(path: Path, *, meta: bytes, user: bytes) -> None:
-    """The NoCloud seed ISO at `path`."""
+def write_seed(path: Path, *, meta: bytes, user: bytes, network: bytes = b"") -> None:
+    """The NoCloud seed ISO at `path` (with a `network-config` when `network`)."""
     import pycdlib
 
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident="cidata")
+    files = [("/METADATA.;1", "meta-data", meta), ("/USERDATA.;1", "user-data", user)]
+    if network:
+        files.append(("/NETCONF.;1", "network-config", network))
     try:
-        for iso_name, real_name, data in (
-            ("/METADATA.;1", "meta-data", meta),
-            ("/USERDATA.;1", "user-data", user),
-        ):
+        for iso_name, real_name, data in files:
             iso.add_fp(
                 io.BytesIO(data),
                 len(data),

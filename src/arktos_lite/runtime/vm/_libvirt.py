@@ -38,6 +38,8 @@ _AFFECT_LIVE = 1
 _AFFECT_CONFIG = 2
 # virDomainVcpuFlags
 _VCPU_MAXIMUM = 4
+# virDomainXMLFlags: the persistent configuration rather than the running domain.
+_XML_INACTIVE = 2
 # virDomainSaveRestoreFlags: the restored domain runs, even if it was saved paused.
 _SAVE_RUNNING = 2
 # virDomainUndefineFlagsValues
@@ -236,6 +238,36 @@ class Domain:
         if live:
             _call(lambda: self._dom.setMemoryFlags(kib, _AFFECT_LIVE))
         _call(lambda: self._dom.setMemoryFlags(kib, _AFFECT_CONFIG))
+
+    def xml(self, *, inactive: bool = False) -> str:
+        """The domain's XML: the running domain's (its config's when it is off), or with
+        `inactive` its persistent config's."""
+        return str(_call(lambda: self._dom.XMLDesc(_XML_INACTIVE if inactive else 0)))
+
+    def attach_device(self, xml: str, *, live: bool, config: bool) -> None:
+        """Add a device to the running domain (`live`) and to the config (`config`)."""
+        # One flag at a time, live first: a device the running domain refused is not
+        # left behind in the config.
+        if live:
+            _call(lambda: self._dom.attachDeviceFlags(xml, _AFFECT_LIVE))
+        if config:
+            _call(lambda: self._dom.attachDeviceFlags(xml, _AFFECT_CONFIG))
+
+    def detach_device(self, xml: str, *, live: bool, config: bool) -> None:
+        """Remove a device from the running domain (`live`) and from the config (`config`).
+        A live detach asks the guest and waits a few seconds for it to let go (the device
+        goes whenever it does)."""
+        if live:
+            _call(lambda: self._dom.detachDeviceFlags(xml, _AFFECT_LIVE))
+        if config:
+            _call(lambda: self._dom.detachDeviceFlags(xml, _AFFECT_CONFIG))
+
+    def detach_alias(self, alias: str, *, live: bool, config: bool) -> None:
+        """Remove the device with this alias, as `detach_device`, but without waiting for
+        the guest: the running domain loses it once the guest lets go of it."""
+        flags = (_AFFECT_LIVE if live else 0) | (_AFFECT_CONFIG if config else 0)
+        if flags:
+            _call(lambda: self._dom.detachDeviceAlias(alias, flags))
 
     def snapshot_names(self) -> list[str]:
         return [str(n) for n in _call(lambda: self._dom.snapshotListNames(0))]

@@ -12,6 +12,11 @@ Guarantees:
   seed and state disk. The image is never written: disks are copy-on-write overlays.
 * The serial console goes to a raw file that a pump thread converts into the container's
   CRI log (``log_directory/log_path``), surviving runtime restarts without repeated lines.
+* A sandbox config with a pod-network NIC (`POD_NIC`) gets its VMs a first NIC on that
+  bridge with that MAC address (and no NIC of their own on the runtime's bridge;
+  Neutron ports' NICs stay there), told the address by the kernel's `ip=` parameter
+  (kernel images) or the seed's network-config (disk images); the sandbox's status
+  reports the pod's addresses (`POD_IPS`).
 * VM facts are on the container's annotations (see `VM_*` keys); CRI states: CREATED until
   first started, RUNNING while the domain runs or is paused/suspended, EXITED when it is off
   (exit 0, reason "Shutdown" after a clean or requested power-off; 1, "Crashed" otherwise).
@@ -24,20 +29,30 @@ Guarantees:
   `memory_growth` times its memory. `update_resources` applies a new size live (vCPU
   hot-plug, memory balloon) and in the domain's config, or refuses it with
   FailedPrecondition saying why, leaving the VM as it was.
+* With the NICs annotation, `update_resources` gives an existing VM exactly those network
+  ports (found by MAC address): new ones are attached (`interface_xml`, on the runtime's
+  bridge) to the running domain and its config, or to the config alone while it is off;
+  ports no longer listed are detached (a running guest is asked to let go of the NIC and
+  loses it once it does, at the latest when it is next powered off). Idempotent. The
+  record's annotation then lists the ports (so does every status, also after a runtime
+  restart). Refused with FailedPrecondition saying why: no bridge (or it does not exist),
+  a suspended VM (its saved memory knows only the NICs it had), libvirt's refusal.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from xml.etree import ElementTree
 
 from arktos_lite.runtime import _errors as errors, _protocol, _sandboxes as sandboxes_, _vmresources
 from arktos_lite.runtime.cri import api_pb2 as cri
@@ -60,9 +75,14 @@ VM_POWER_STATE = _protocol.VM_POWER_STATE
 VM_RESTART_COUNT = _protocol.VM_RESTART_COUNT
 VM_VCPUS = _protocol.VM_VCPUS
 VM_MEMORY = _protocol.VM_MEMORY
+# The guest's NIC on the pod network, on the sandbox config (see `_domain.parse_pod_nic`).
+POD_NIC = _protocol.POD_NIC
+POD_IPS = _protocol.POD_IPS
 DOMAIN_PREFIX = "arktos-"
 _STATE_DISK_SIZE = "64M"
 _STOP_POLL = 0.05
+# How a VM's notes begin when it was defined without a device for its network.
+_NO_PORT_DEVICE = "no network device"
 
 
 def _now() -> int:
@@ -284,8 +304,19 @@ class VmManager:
         self.sandboxes.forget(sandbox_id)
 
     def pod_sandbox_status(self, sandbox_id: str) -> cri.PodSandboxStatus:
-        # Guests have no address the runtime knows of: their network is the bridge's.
-        return self.sandboxes.status(sandbox_id, network=cri.PodSandboxNetworkStatus(ip=""))
+        # A guest on the pod network has the pod's addresses; others have none the
+        # runtime knows of (their network is the bridge's).
+        sb = self.sandboxes.find(sandbox_id)
+        ips: list[str] = []
+        if sb is not None and sb.config.annotations.get(POD_NIC):
+            ips = [ip for ip in sb.config.annotations.get(POD_IPS, "").split(",") if ip]
+        return self.sandboxes.status(
+            sandbox_id,
+            network=cri.PodSandboxNetworkStatus(
+                ip=ips[0] if ips else "",
+                additional_ips=[cri.PodIP(ip=ip) for ip in ips[1:]],
+            ),
+        )
 
     def list_pod_sandbox(self, filter: cri.PodSandboxFilter | None = None) -> list[cri.PodSandbox]:
         return self.sandboxes.list(filter)
@@ -363,6 +394,25 @@ class VmManager:
             image_id=image.id,
             image_ref=spec.image,
         )
+        pod_nic = _domain.parse_pod_nic(sb.config.annotations.get(POD_NIC, ""))
+        nics = _domain.parse_nics(config.annotations.get(NICS, ""))
+        bridge = self.config.bridge
+        if bridge:
+            missing = self.config.bridge_missing()
+            if missing is not None:
+                bridge = ""
+                if pod_nic is None:
+                    rec.notes.append(f"no network device: {missing}")
+                elif nics:
+                    rec.notes.append(f"no network device for the pod's ports: {missing}")
+        elif nics:
+            rec.notes.append("no network device for the pod's ports: no bridge configured")
+        # The Neutron ports' NICs the guest gets (on the runtime's bridge).
+        port_nics = nics if bridge else ()
+        if pod_nic is not None:
+            # First, so that it is the guest's first NIC (eth0); the guest then gets no
+            # NIC of its own on the runtime's bridge.
+            nics = (pod_nic.nic, *nics)
         disks: list[_domain.DiskSpec] = []
         kernel: _domain.KernelBoot | None = None
         if image.kind is ImageKind.DISK:
@@ -385,6 +435,11 @@ class VmManager:
                         seed,
                         meta=_domain.meta_data(spec, instance_id=cid, hostname=hostname),
                         user=_domain.user_data(spec),
+                        network=(
+                            _domain.network_config(pod_nic, others=port_nics)
+                            if pod_nic is not None
+                            else b""
+                        ),
                     )
                 except ImportError as e:
                     raise errors.FailedPrecondition(
@@ -397,6 +452,10 @@ class VmManager:
                         seed, "raw", device="cdrom", target="hdc", bus="ide", readonly=True
                     )
                 )
+            elif pod_nic is not None:
+                rec.notes.append(
+                    f"the guest is not told its pod address {pod_nic.address} (no cloud-init seed)"
+                )
             if spec.key_pair_name and not spec.public_keys:
                 rec.notes.append(
                     f"key pair {spec.key_pair_name!r} is not resolved (no key store): use publicKey"
@@ -405,6 +464,10 @@ class VmManager:
             cmdline = image.cmdline
             if "console=" not in cmdline:
                 cmdline = f"{cmdline} console=ttyS0".strip()
+            if pod_nic is not None:
+                # Alone, the guest's NIC need not be named; beside others it is eth0.
+                device = "eth0" if port_nics else ""
+                cmdline = f"{cmdline} {_domain.kernel_ip_param(pod_nic, device=device)}"
             kernel = _domain.KernelBoot(image.kernel, image.initrd, cmdline)
             if self.overlays:
                 # Internal snapshots keep the VM's memory in a qcow2 disk: a kernel VM gets
@@ -413,15 +476,6 @@ class VmManager:
                 _qemu_img("create", "-q", "-f", "qcow2", str(state_disk), _STATE_DISK_SIZE)
                 rec.state_disk = str(state_disk)
                 disks.append(_domain.DiskSpec(state_disk, "qcow2"))
-        nics = _domain.parse_nics(config.annotations.get(NICS, ""))
-        bridge = self.config.bridge
-        if bridge:
-            missing = self.config.bridge_missing()
-            if missing is not None:
-                bridge = ""
-                rec.notes.append(f"no network device: {missing}")
-        elif nics:
-            rec.notes.append("no network device for the pod's ports: no bridge configured")
         serial: Path | None = None
         if self.config.serial_log:
             (cdir / "serial").mkdir()
@@ -754,41 +808,149 @@ class VmManager:
         resources: cri.LinuxContainerResources | None,
         annotations: Mapping[str, str],
     ) -> None:
-        """Resize a VM to what the VM spec in `annotations` (else `resources`) asks."""
+        """Resize a VM to what the VM spec in `annotations` (else `resources`) asks; with a
+        NICs annotation, also give it exactly those NICs (see `_set_nics`)."""
         rec, lock = self._vm(container_id)
         vcpus, memory = _wanted_size(rec, resources, annotations)
+        nics = _domain.parse_nics(annotations[NICS]) if NICS in annotations else None
         with lock:
             dom = self._dom(rec)
             st, _ = dom.state()
-            if st is DomainState.SHUTOFF and _saved(dom):
+            suspended = st is DomainState.SHUTOFF and _saved(dom)
+            if nics is not None and suspended:
                 raise errors.FailedPrecondition(
-                    f"cannot resize VM {container_id} while it is suspended: resume it first"
+                    f"cannot change the NICs of VM {container_id} while it is suspended "
+                    "(its saved memory knows only the NICs it had): resume it first"
                 )
-            try:
-                have_vcpus, max_vcpus, have_memory, max_memory = dom.sizes()
-            except _libvirt.LibvirtError as e:
-                raise errors.Internal(f"cannot read the size of VM {container_id}: {e}") from e
-            beyond = []
-            if vcpus is not None and vcpus > max_vcpus:
-                beyond.append(f"{vcpus} vCPUs (at most {max_vcpus})")
-            if memory is not None and memory > max_memory:
-                beyond.append(f"{memory} bytes of memory (at most {max_memory})")
-            if beyond:
+            if vcpus is not None or memory is not None:
+                if suspended:
+                    raise errors.FailedPrecondition(
+                        f"cannot resize VM {container_id} while it is suspended: resume it first"
+                    )
+                self._resize(rec, dom, st, vcpus=vcpus, memory=memory)
+            if nics is not None:
+                self._set_nics(rec, dom, st, nics)
+
+    def _resize(
+        self,
+        rec: VmRecord,
+        dom: _libvirt.Domain,
+        st: DomainState,
+        *,
+        vcpus: int | None,
+        memory: int | None,
+    ) -> None:
+        try:
+            have_vcpus, max_vcpus, have_memory, max_memory = dom.sizes()
+        except _libvirt.LibvirtError as e:
+            raise errors.Internal(f"cannot read the size of VM {rec.id}: {e}") from e
+        beyond = []
+        if vcpus is not None and vcpus > max_vcpus:
+            beyond.append(f"{vcpus} vCPUs (at most {max_vcpus})")
+        if memory is not None and memory > max_memory:
+            beyond.append(f"{memory} bytes of memory (at most {max_memory})")
+        if beyond:
+            raise errors.FailedPrecondition(
+                f"VM {rec.id} cannot grow to {' and '.join(beyond)}: it was "
+                "defined with these maxima; recreate the pod to go beyond them"
+            )
+        live = st not in (DomainState.SHUTOFF, DomainState.CRASHED)
+        try:
+            if vcpus is not None and vcpus != have_vcpus:
+                dom.set_vcpus(vcpus, live=live)
+            if memory is not None and abs(memory - have_memory) >= 1024:
+                dom.set_memory(memory, live=live)
+        except _libvirt.LibvirtError as e:
+            raise errors.FailedPrecondition(
+                f"libvirt refused to resize VM {rec.id}: {e.message}"
+            ) from e
+        log.debug("VM %s resized to %s vCPUs, %s bytes", rec.id, vcpus, memory)
+
+    def _set_nics(
+        self,
+        rec: VmRecord,
+        dom: _libvirt.Domain,
+        st: DomainState,
+        nics: tuple[_domain.NicSpec, ...],
+    ) -> None:
+        """Give the VM one NIC per entry of `nics` and no other port NIC (those it got from
+        a NICs annotation), found by MAC address: new ones are attached (to the running
+        domain and its config; to the config alone when it is off), others detached.
+        Idempotent. The record's NICs annotation then lists `nics`."""
+        live = st not in (DomainState.SHUTOFF, DomainState.CRASHED)
+        try:
+            running = _interfaces(dom.xml()) if live else {}
+            persistent = _interfaces(dom.xml(inactive=True))
+        except _libvirt.LibvirtError as e:
+            raise errors.Internal(f"cannot read the devices of VM {rec.id}: {e.message}") from e
+        wanted = {nic.mac.lower(): nic for nic in nics}
+        try:
+            recorded = _domain.parse_nics(rec.config.annotations.get(NICS, ""))
+        except errors.InvalidArgument:
+            recorded = ()
+        # Port NICs: those the record lists, and any a failed call left behind (named as
+        # `interface_xml` names a port's NIC); never the guest's other NICs (its own, or
+        # the pod network's).
+        ports = {n.mac.lower() for n in recorded} | {
+            mac for mac, found in (running | persistent).items() if _is_port_nic(found)
+        }
+        attach = [
+            nic
+            for mac, nic in wanted.items()
+            if mac not in persistent or (live and mac not in running)
+        ]
+        bridge = self.config.bridge
+        if any(not nic.bridge for nic in attach):
+            missing = self.config.bridge_missing()
+            if missing is not None:
+                names = ", ".join(nic.port_id or nic.name for nic in attach if not nic.bridge)
                 raise errors.FailedPrecondition(
-                    f"VM {container_id} cannot grow to {' and '.join(beyond)}: it was "
-                    "defined with these maxima; recreate the pod to go beyond them"
+                    f"cannot attach port {names} to VM {rec.id}: {missing} "
+                    "(vm-runtime --bridge, arktos up --vm-bridge)"
                 )
-            live = st not in (DomainState.SHUTOFF, DomainState.CRASHED)
+        for mac in sorted(ports - wanted.keys()):
             try:
-                if vcpus is not None and vcpus != have_vcpus:
-                    dom.set_vcpus(vcpus, live=live)
-                if memory is not None and abs(memory - have_memory) >= 1024:
-                    dom.set_memory(memory, live=live)
+                for found, live_ in ((running.get(mac), True), (persistent.get(mac), False)):
+                    if found is None:
+                        continue
+                    alias = _alias(found)
+                    if alias.startswith("ua-"):
+                        # Without waiting for the guest to let go of it (a guest that
+                        # ignores the request keeps it until it is next powered off).
+                        dom.detach_alias(alias, live=live_, config=not live_)
+                    else:  # as the domain has it: libvirt finds it by its MAC address
+                        dom.detach_device(_xml(found), live=live_, config=not live_)
             except _libvirt.LibvirtError as e:
                 raise errors.FailedPrecondition(
-                    f"libvirt refused to resize VM {container_id}: {e.message}"
+                    f"libvirt refused to detach the NIC {mac} from VM {rec.id}: {e.message}"
                 ) from e
-            log.debug("VM %s resized to %s vCPUs, %s bytes", container_id, vcpus, memory)
+            log.debug("VM %s: NIC %s detached", rec.id, mac)
+        for nic in attach:
+            mac = nic.mac.lower()
+            try:
+                dom.attach_device(
+                    _domain.interface_xml(nic, bridge=bridge),
+                    live=live and mac not in running,
+                    config=mac not in persistent,
+                )
+            except _libvirt.LibvirtError as e:
+                raise errors.FailedPrecondition(
+                    f"libvirt refused to attach port {nic.port_id or nic.name} to VM {rec.id}: "
+                    f"{e.message}"
+                ) from e
+            log.debug("VM %s: NIC %s (port %s) attached", rec.id, mac, nic.port_id)
+        # A new config rather than a changed one: listings read it without the lock.
+        config = cri.ContainerConfig()
+        config.CopyFrom(rec.config)
+        if nics:
+            config.annotations[NICS] = _nics_json(nics)
+        else:
+            config.annotations.pop(NICS, None)
+        with self._lock:
+            rec.config = config
+            if nics:  # it has a device for each port now
+                rec.notes = [n for n in rec.notes if not n.startswith(_NO_PORT_DEVICE)]
+            self._save(rec)
 
     # ------------------------------------------------------------------ images
 
@@ -802,6 +964,40 @@ def _saved(dom: _libvirt.Domain) -> bool:
         return dom.has_managed_save()
     except _libvirt.LibvirtError:
         return False
+
+
+def _interfaces(xml: str) -> dict[str, ElementTree.Element]:
+    """A domain's interfaces that have a MAC address, by the address in lower case."""
+    found = {}
+    for interface in ElementTree.fromstring(xml).iterfind("devices/interface"):
+        mac = interface.find("mac")
+        if mac is not None and mac.get("address"):
+            found[str(mac.get("address")).lower()] = interface
+    return found
+
+
+def _alias(interface: ElementTree.Element) -> str:
+    alias = interface.find("alias")
+    return (alias.get("name") or "") if alias is not None else ""
+
+
+def _is_port_nic(interface: ElementTree.Element) -> bool:
+    """Whether an interface is a network port's NIC: a user alias and a port's tap."""
+    target = interface.find("target")
+    tap = (target.get("dev") or "") if target is not None else ""
+    return _alias(interface).startswith("ua-") and tap.startswith("tap")
+
+
+def _xml(element: ElementTree.Element) -> str:
+    return ElementTree.tostring(element, encoding="unicode")
+
+
+def _nics_json(nics: Sequence[_domain.NicSpec]) -> str:
+    """The NICs annotation of `nics` (as the agent writes it)."""
+    return json.dumps(
+        [{"name": n.name, "portId": n.port_id, "macAddress": n.mac} for n in nics],
+        separators=(",", ":"),
+    )
 
 
 def _wanted_size(

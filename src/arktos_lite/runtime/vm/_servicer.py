@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import grpc
 
-from arktos_lite.runtime import _servicer as base
+from arktos_lite.runtime import _protocol, _servicer as base
 from arktos_lite.runtime.cri import api_pb2 as cri, api_pb2_grpc
 from arktos_lite.runtime.vm import _libvirt
 from arktos_lite.runtime.vm._images import ImageKind, VmImage
@@ -32,26 +32,30 @@ class RuntimeServicer(base.RuntimeServicer[VmManager]):
         ready, why = self.backend.ready()
         config = self.backend.config
         no_bridge = config.bridge_missing()
+        # Guests the node attaches to a pod network get a NIC on that network's bridge
+        # whatever the runtime's own bridge is.
         if not config.bridge:
             network = cri.RuntimeCondition(
                 type="NetworkReady",
                 status=True,
                 reason="NoNetwork",
-                message="guests have no network device (no bridge configured)",
+                message="guests have no network device unless the node attaches them to a "
+                "pod network (no bridge configured)",
             )
         elif no_bridge is not None:
             network = cri.RuntimeCondition(
                 type="NetworkReady",
                 status=False,
                 reason="BridgeNotFound",
-                message=f"{no_bridge}: new guests get no network device",
+                message=f"{no_bridge}: new guests get no network device but a pod network's",
             )
         else:
             network = cri.RuntimeCondition(
                 type="NetworkReady",
                 status=True,
                 reason="Bridge",
-                message=f"guests attach to bridge {config.bridge}",
+                message=f"guests attach to bridge {config.bridge}; guests on a pod network "
+                "attach to its bridge instead",
             )
         response = cri.StatusResponse(
             status=cri.RuntimeStatus(
@@ -71,6 +75,8 @@ class RuntimeServicer(base.RuntimeServicer[VmManager]):
             response.info["uri"] = self.backend.config.libvirt_uri
             response.info["root_dir"] = str(self.backend.root)
             response.info["isolation"] = "vm"
+            # Sandboxes with `runtime.POD_NIC` get their guests a NIC on the pod network.
+            response.info[_protocol.POD_NIC_INFO] = "true"
             response.info["forkSafe"] = "yes" if _libvirt.fork_safe() else "no"
             if ready:
                 response.info["libvirt"] = base.call(
