@@ -233,7 +233,9 @@ class _Parser:
                 self.pos += 1
                 if self.at_end() or self.peek() in ("[", " "):
                     continue  # "." alone is the current value
-                if self.peek() == "*":
+                terminators = _FILTER_TERMINATORS if in_filter else _TERMINATORS
+                if self.peek() == "*" and (self.peek(1) or " ") in terminators:
+                    # Only a bare "*" is the wildcard ("*0" is a field, as in kubectl).
                     self.pos += 1
                     steps.append(_Wildcard())
                 else:

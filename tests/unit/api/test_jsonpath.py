@@ -160,6 +160,8 @@ _LEAF = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
 
 
 def _escape_dotted(key: str) -> str:
+    if key == "*":
+        return "\\*"  # a bare "*" is the wildcard
     return "".join("\\" + c if c in " \t\r\n.,[]$@{}\\" else c for c in key)
 
 
