@@ -70,7 +70,9 @@ class AgentOptions:
     vm_runtime_uri: str = ""
     # Without a URI: the embedded VM runtime over a QEMU driver embedded in this process
     # (`qemu:///embed`, no daemon) where libvirt-python and QEMU are installed; where they
-    # are not, or where it fails to start, the node runs without a VM runtime.
+    # are not, or where it fails to start, the node runs without a VM runtime. It opens
+    # libvirt with the first VM (or at start, where VMs exist already); a failure then
+    # makes it not ready (`VmRuntimeReady=False`, saying why).
     default_vm_runtime: bool = False
     # A network bridge the embedded VM runtime attaches guests to ("" : guests get no NIC).
     vm_bridge: str = ""
@@ -289,6 +291,8 @@ async def run_agent(
                 root_dir=(config.root_dir / "vm").resolve(),
                 socket_path=config.root_dir / "vm.sock",
                 bridge=options.vm_bridge,
+                # A node that runs no VM does without libvirt's ~15 MB.
+                connect_on_demand=True,
             )
             embedded.append(("vm", "vm", vm.VmRuntime(settings)))
             optional_vm = True

@@ -152,6 +152,44 @@ async def test_version_and_status(env: Env) -> None:
     assert status.info["uri"] == TEST_URI
 
 
+async def test_on_demand_libvirt_opens_with_the_first_vm(tmp_path: Path, short_dir: Path) -> None:
+    config = VmRuntimeConfig(
+        tmp_path / "vm", short_dir / "vm.sock", uri=TEST_URI, connect_on_demand=True
+    )
+    async with serving(config) as env:
+        status = await env.client.status(verbose=True)
+        ready = {c.type: c for c in status.status.conditions}["RuntimeReady"]
+        assert ready.status is True
+        assert ready.message == f"libvirt {TEST_URI} is opened on the first VM call"
+        assert "libvirt" not in status.info
+        assert await env.client.list_containers() == []
+        assert not env.runtime.manager.connected
+        cid = await env.vm(await env.sandbox(), _vm(_image(env)))
+        assert env.runtime.manager.connected
+        assert (await env.client.container_status(cid)).state == cri.CONTAINER_RUNNING
+        status = await env.client.status(verbose=True)
+        ready = {c.type: c for c in status.status.conditions}["RuntimeReady"]
+        assert (ready.status, ready.message) == (True, "")
+        assert status.info["libvirt"].count(".") == 2
+
+
+async def test_on_demand_libvirt_that_cannot_open(tmp_path: Path, short_dir: Path) -> None:
+    uri = f"test://{tmp_path / 'missing.xml'}"
+    config = VmRuntimeConfig(
+        tmp_path / "vm", short_dir / "vm.sock", uri=uri, connect_on_demand=True
+    )
+    async with serving(config) as env:
+        sandbox = await env.sandbox()
+        for _attempt in range(2):
+            with pytest.raises(runtime.Unavailable, match=f"cannot open libvirt {uri}"):
+                await env.vm(sandbox, _vm(_image(env)), start=False)
+            status = await env.client.status()
+            ready = {c.type: c for c in status.status.conditions}["RuntimeReady"]
+            assert (ready.status, ready.reason) == (False, "LibvirtUnavailable")
+            assert ready.message.startswith(f"cannot open libvirt {uri}: ")
+        assert await env.client.list_containers() == []
+
+
 async def test_images_through_the_image_service(env: Env) -> None:
     name = _image(env)
     images = await env.client.list_images()
@@ -559,7 +597,10 @@ async def test_restarted_runtime_finds_its_vms(tmp_path: Path, short_dir: Path) 
 
     # The test driver's default instance lives while a connection to it is open.
     keep = _libvirt.Connection.open(TEST_URI)
-    config = VmRuntimeConfig(tmp_path / "vm", short_dir / "vm.sock", uri=TEST_URI)
+    # On demand: the first round opens libvirt with its VM, the second at start (a VM exists).
+    config = VmRuntimeConfig(
+        tmp_path / "vm", short_dir / "vm.sock", uri=TEST_URI, connect_on_demand=True
+    )
     import_vm_image(config.root_dir, _disk_image(tmp_path / "src.qcow2"), name="img")
     try:
         for round_ in range(2):
@@ -567,6 +608,7 @@ async def test_restarted_runtime_finds_its_vms(tmp_path: Path, short_dir: Path) 
             async with trio.open_nursery() as inner:
                 await inner.start(vm_runtime.run)
                 client = RuntimeClient(vm_runtime.endpoint)
+                assert vm_runtime.manager.connected is (round_ == 1)
                 try:
                     if round_ == 0:
                         sid = await client.run_pod_sandbox(

@@ -27,6 +27,9 @@ class VmRuntimeConfig:
     _: dataclasses.KW_ONLY
     # None: `qemu:///embed?root=<root_dir>/libvirt`.
     uri: str | None = None
+    # Open libvirt on the first call that needs it rather than at start (where VMs exist
+    # already, at start all the same): a node without VMs never loads libvirt.
+    connect_on_demand: bool = False
     # None: copy-on-write qcow2 overlays (and kernel VMs' state disks) are created when
     # `qemu-img` is on PATH; False: never (the test driver needs no real disks).
     overlays: bool | None = None

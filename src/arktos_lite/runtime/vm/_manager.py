@@ -7,6 +7,10 @@ Guarantees:
   state (start, stop, reboot, snapshot, restore, remove).
 * Persistent: every change is written under `root_dir` before the call returns; a new
   `VmManager` over the same directory (and libvirt) finds every VM and its restart count.
+* libvirt is opened by `start`, or with `connect_on_demand` and no VMs yet by the first
+  call that needs it (libvirt-python is not even imported before): until then the runtime
+  is ready and says so; a failure to open makes it not ready, saying why, and the call
+  that needed it Unavailable; the next such call tries again.
 * A VM container maps to one domain named ``arktos-<id prefix>``; removing the container
   destroys the domain, undefines it with its snapshots' metadata and deletes its overlay,
   seed and state disk. The image is never written: disks are copy-on-write overlays.
@@ -154,6 +158,9 @@ class VmManager:
         self._closing = threading.Event()
         self._pump_thread: threading.Thread | None = None
         self._conn: _libvirt.Connection | None = None
+        # Why the last attempt to open libvirt failed (None: none failed since it opened).
+        self._conn_error: str | None = None
+        self._conn_lock = threading.Lock()
         self.overlays = (
             config.overlays if config.overlays is not None else shutil.which("qemu-img") is not None
         )
@@ -161,20 +168,10 @@ class VmManager:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Open libvirt, load the records, start converting serial logs. Blocks."""
+        """Load the records, open libvirt (with `connect_on_demand` only when there are VMs
+        already), start converting serial logs. Blocks."""
         self.sandboxes.load()
         self._vm_dir.mkdir(parents=True, exist_ok=True)
-        uri = self.config.libvirt_uri
-        try:
-            self._conn = _libvirt.Connection.open(uri)
-        except _libvirt.LibvirtError as e:
-            hint = ""
-            if "libvirt-qemu" in e.message:
-                hint = (
-                    " (as root the embedded QEMU driver needs the system user libvirt-qemu: "
-                    "useradd --system --no-create-home libvirt-qemu)"
-                )
-            raise RuntimeError(f"cannot open libvirt {uri}: {e.message}{hint}") from e
         for path in sorted(self._vm_dir.glob("*/vm.json")):
             data = sandboxes_.read_json(path)
             if data is None:
@@ -187,12 +184,18 @@ class VmManager:
             self._vms[rec.id] = rec
             self._vm_locks[rec.id] = threading.Lock()
             self._open_pump(rec)
+        on_demand = self.config.connect_on_demand and not self._vms
+        if not on_demand:
+            try:
+                self._connect(on_demand=False)
+            except errors.Unavailable as e:
+                raise RuntimeError(str(e)) from e
         self._pump_thread = threading.Thread(target=self._pump_loop, name="vm-logs", daemon=True)
         self._pump_thread.start()
         log.info(
-            "VM runtime on %s (%s driver): %d sandboxes, %d VMs",
+            "VM runtime on %s (%s): %d sandboxes, %d VMs",
             self.config.libvirt_uri,
-            self.conn.driver,
+            "opened on the first VM call" if on_demand else f"{self.conn.driver} driver",
             len(self.sandboxes),
             len(self._vms),
         )
@@ -208,20 +211,61 @@ class VmManager:
                     pump.pump()
                 writer.close()
             self._pumps.clear()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._conn_lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     @property
     def conn(self) -> _libvirt.Connection:
-        if self._conn is None:
-            raise errors.Unavailable("the VM runtime is not connected to libvirt")
-        return self._conn
+        """The libvirt connection, opened on first use (Unavailable when it cannot be)."""
+        conn = self._conn
+        return conn if conn is not None else self._connect()
+
+    def _connect(self, *, on_demand: bool = True) -> _libvirt.Connection:
+        with self._conn_lock:
+            if self._closing.is_set():
+                raise errors.Unavailable("the VM runtime is closing")
+            if self._conn is None:
+                self._conn = self._open()
+                if on_demand:
+                    log.info(
+                        "VM runtime opened libvirt %s (%s driver)",
+                        self._conn.uri,
+                        self._conn.driver,
+                    )
+            return self._conn
+
+    def _open(self) -> _libvirt.Connection:
+        uri = self.config.libvirt_uri
+        try:
+            conn = _libvirt.Connection.open(uri)
+        except (_libvirt.LibvirtError, ImportError) as e:
+            message = e.message if isinstance(e, _libvirt.LibvirtError) else str(e)
+            hint = ""
+            if "libvirt-qemu" in message:
+                hint = (
+                    " (as root the embedded QEMU driver needs the system user libvirt-qemu: "
+                    "useradd --system --no-create-home libvirt-qemu)"
+                )
+            self._conn_error = f"cannot open libvirt {uri}: {message}{hint}"
+            raise errors.Unavailable(self._conn_error) from e
+        self._conn_error = None
+        return conn
+
+    @property
+    def connected(self) -> bool:
+        """Whether libvirt is open (with `connect_on_demand` it may not be yet)."""
+        return self._conn is not None
 
     def ready(self) -> tuple[bool, str]:
         conn = self._conn
         if conn is None:
-            return False, "not connected to libvirt"
+            if self._conn_error is not None:
+                return False, self._conn_error
+            if self._closing.is_set() or not self.config.connect_on_demand:
+                return False, "not connected to libvirt"
+            return True, f"libvirt {self.config.libvirt_uri} is opened on the first VM call"
         if not conn.alive():
             return False, f"the libvirt connection to {conn.uri} is gone"
         return True, ""

@@ -1,11 +1,12 @@
 """`VmRuntime`: the VM runtime, a CRI gRPC server on a unix socket backed by libvirt.
 
-`run()` opens libvirt (its event loop in a thread of its own, registered first), loads the
-records under `root_dir`, starts the gRPC server and reports the socket path once it
-serves. Every libvirt call happens in a worker thread (gRPC's handler threads, or
-`trio.to_thread` for start and close), never in trio's. Cancelling `run()` stops serving
-(with a short grace for calls in flight) but leaves every VM running: the agent decides
-whether pods stop with it.
+`run()` loads the records under `root_dir`, opens libvirt (its event loop in a thread of
+its own, registered first; with `connect_on_demand` and no VM yet, the first call that
+needs it does), starts the gRPC server and reports the socket path once it serves. Every
+libvirt call happens in a worker thread (gRPC's handler threads, or `trio.to_thread` for
+start and close), never in trio's. Cancelling `run()` stops serving (with a short grace
+for calls in flight) but leaves every VM running: the agent decides whether pods stop
+with it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _WORKERS = 32
 
 
 def libvirt_missing() -> str | None:
-    """None when the VM runtime can run here (libvirt-python importable), else why not."""
+    """None when the VM runtime can run here (libvirt-python installed), else why not."""
     return _libvirt.available()
 
 

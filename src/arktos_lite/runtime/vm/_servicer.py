@@ -78,7 +78,8 @@ class RuntimeServicer(base.RuntimeServicer[VmManager]):
             # Sandboxes with `runtime.POD_NIC` get their guests a NIC on the pod network.
             response.info[_protocol.POD_NIC_INFO] = "true"
             response.info["forkSafe"] = "yes" if _libvirt.fork_safe() else "no"
-            if ready:
+            # Only once libvirt is open: the status must not be what opens it.
+            if ready and self.backend.connected:
                 response.info["libvirt"] = base.call(
                     context, "Status", lambda: self.backend.conn.version()
                 )
