@@ -211,6 +211,10 @@ def test_all_namespaces_and_errors(cluster: Cluster) -> None:
     listed = cluster.kubectl("get", "configmaps", "--all-namespaces")
     assert listed.splitlines()[0].split()[:2] == ["NAMESPACE", "NAME"]
     assert any(line.split()[:2] == ["kns", "cm1"] for line in listed.splitlines())
+    # Gone at once, the answer is a Status with its uid, which kubectl waits on.
+    assert cluster.kubectl("delete", "-n", "kns", "configmap", "cm1").strip() == (
+        'configmap "cm1" deleted'
+    )
     bad = cluster.run_kubectl("run", "Bad_Name", "--image=busybox")
     assert bad.returncode != 0
     assert "Invalid value" in bad.stderr

@@ -1094,6 +1094,7 @@ def resources_of(crd: Mapping[str, Any], *, tenant: str) -> tuple[resources.Reso
                     for f in _list(version.get("selectableFields"))
                 ),
                 custom=custom,
+                singular_name=_text(names.get("singular")),
             )
         )
     return tuple(served)

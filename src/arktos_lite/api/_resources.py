@@ -53,10 +53,13 @@ class Resource:
     verbs: tuple[str, ...] = ALL_VERBS
     # What a CustomResourceDefinition says of a custom resource; None for built-ins.
     custom: CustomKind | None = None
+    # A CRD's `names.singular`; empty for the lower-cased kind (every built-in's).
+    singular_name: str = ""
 
     @property
     def singular(self) -> str:
-        return self.kind.lower()
+        """The singular name discovery publishes (`pod`, `endpointslice`, a CRD's own)."""
+        return self.singular_name or self.kind.lower()
 
     @property
     def api_version(self) -> str:

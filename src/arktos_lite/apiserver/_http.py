@@ -40,6 +40,7 @@ from arktos_lite.apiserver import (
     _paths as paths,
     _protobuf as protobuf,
     _rest as rest,
+    _strategy as strategy,
     _tables as tables,
     _watch as watching,
 )
@@ -594,7 +595,12 @@ class _Request:
         assert self.target.name is not None
         options = await self._delete_options()
         obj, gone = await self.api.rest.delete(self.resource, self.where, self.target.name, options)
-        return self._object(obj, status=200 if gone else 202)
+        if gone:
+            answer = strategy.deleted_answer(self.resource, obj)
+            return self._object(obj) if answer is obj else _encode(answer)
+        # Waiting for finalizers or a grace period is 200 OK too; 202 Accepted only when
+        # asked for with `orphanDependents: false` (kube-apiserver's handlers/delete.go).
+        return self._object(obj, status=202 if options.orphan_dependents is False else 200)
 
     async def _delete_collection(self) -> quart.Response:
         options = await self._delete_options()
@@ -631,6 +637,7 @@ class _Request:
             precondition_uid=preconditions.get("uid"),
             precondition_resource_version=preconditions.get("resourceVersion"),
             dry_run=dry_run,
+            orphan_dependents=orphan if isinstance(orphan, bool) else None,
         )
 
     # Subresources

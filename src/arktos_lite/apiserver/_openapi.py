@@ -57,6 +57,10 @@ _STATUS: Final = _META + "Status"
 _DELETE_OPTIONS: Final = _META + "DeleteOptions"
 _WATCH_EVENT: Final = _META + "WatchEvent"
 _PATCH: Final = _META + "Patch"
+# kube-apiserver documents a delete's answer as the object only where its store says it
+# returns it; namespaces (and Arktos's tenants), served through a wrapper of the store,
+# are documented with a Status although they answer with the object.
+_DELETE_RETURNS_OBJECT: Final = frozenset({("", "Pod"), ("", "Service"), ("", "ServiceAccount")})
 
 # Free-form schemas kube-openapi writes as strings (their JSON schemas are `oneOf`).
 _STRING_TYPES: Final[Mapping[str, Obj]] = {
@@ -528,6 +532,8 @@ def _returned(verb: _Verb, gvk: Mapping[str, str], custom: _CustomNames) -> str:
         return _STATUS
     if verb.returns == "event":
         return _WATCH_EVENT
+    if verb.action == "delete" and (gvk["group"], gvk["kind"]) not in _DELETE_RETURNS_OBJECT:
+        return _STATUS
     return _definition(gvk, custom)
 
 

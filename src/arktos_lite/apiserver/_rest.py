@@ -147,6 +147,9 @@ class DeleteOptions:
     precondition_uid: str | None = None
     precondition_resource_version: str | None = None
     dry_run: bool = False
+    # The deprecated `orphanDependents` as given (None when not): an explicit False asks
+    # for 202 Accepted while the object waits (kube-apiserver's handlers/delete.go).
+    orphan_dependents: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -942,16 +945,18 @@ class Rest:
         list_options: ListOptions,
         options: DeleteOptions,
     ) -> ListResult:
+        """Delete every listed object; the answer lists them as they were listed (as
+        kube-apiserver's store does), whether gone now or marked for deletion."""
         listed = await self.list(resource, where, list_options)
         deleted: list[Stored] = []
         for stored in listed.items:
             meta = stored.object()["metadata"]
             target = Where(tenant=meta.get("tenant", where.tenant), namespace=meta.get("namespace"))
             try:
-                obj, _gone = await self.delete(resource, target, meta["name"], options)
+                await self.delete(resource, target, meta["name"], options)
             except errors.NotFound:
                 continue
-            deleted.append(Stored.of_object(stored.key, obj))
+            deleted.append(stored)
         return dataclasses.replace(listed, items=deleted)
 
     # Pods' binding subresource

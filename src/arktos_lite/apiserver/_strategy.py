@@ -140,6 +140,35 @@ def deletion_forbidden(
     return None
 
 
+# Kinds whose delete answers with the object even when it is gone at once (their stores'
+# `ReturnDeletedObject` in kube-apiserver, and Arktos's for tenants).
+RETURNS_DELETED_OBJECT = frozenset(
+    {("", "Pod"), ("", "Namespace"), ("", "Service"), ("", "ServiceAccount"), ("", "Tenant")}
+)
+
+
+def deleted_answer(resource: resources.Resource, obj: Obj) -> Obj:
+    """What a delete that removed `obj` at once answers: the object for the kinds above,
+    else a success Status naming it (kube-apiserver's `finalizeDelete`, whose
+    `details.kind` is the resource's plural)."""
+    if (resource.group, resource.kind) in RETURNS_DELETED_OBJECT:
+        return obj
+    meta = obj["metadata"]
+    details: Obj = {"name": meta["name"]}
+    if resource.group:
+        details["group"] = resource.group
+    details["kind"] = resource.plural
+    if meta.get("uid"):
+        details["uid"] = meta["uid"]
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
+
+
 def uses_spec_finalizers(resource: resources.Resource) -> bool:
     """Namespaces and tenants keep their finalizers in spec and become Terminating."""
     return resource.group == "" and resource.kind in ("Namespace", "Tenant")

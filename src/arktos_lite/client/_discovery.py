@@ -87,6 +87,7 @@ def resource_of(crd: Mapping[str, Any]) -> resources.Resource | None:
         short_names=tuple(names.get("shortNames") or ()),
         categories=tuple(names.get("categories") or ()),
         subresources=frozenset(s for s in ("status", "scale") if s in subresources),
+        singular_name=str(names.get("singular") or ""),
     )
 
 

@@ -154,15 +154,29 @@ async def test_a_crd_is_served_at_once_and_established(admin: httpx.AsyncClient)
     # Both URL forms name it.
     tenanted = "/apis/stable.example.com/v1/tenants/system/namespaces/default/crontabs"
     assert await names(admin, tenanted) == ["every-five"]
+    # Gone at once, a custom object's delete answers with a Status naming it.
+    deleted = await admin.delete(f"{CRONTABS}/every-five")
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["kind"] == "Status"
+    assert deleted.json()["details"] == {
+        "name": "every-five",
+        "group": "stable.example.com",
+        "kind": "crontabs",
+        "uid": obj["metadata"]["uid"],
+    }
 
 
 async def test_discovery_lists_the_kind(admin: httpx.AsyncClient) -> None:
-    await created(admin, CRDS, crontab_crd())
+    crd = crontab_crd()
+    crd["spec"]["names"]["singular"] = "crontabentry"
+    await created(admin, CRDS, crd)
     groups = (await admin.get("/apis")).json()["groups"]
     assert "stable.example.com" in [g["name"] for g in groups]
     listed = (await admin.get("/apis/stable.example.com/v1")).json()["resources"]
     entries = {r["name"]: r for r in listed}
     assert entries["crontabs"]["kind"] == "CronTab"
+    # The CRD's singular name, not the lower-cased kind.
+    assert entries["crontabs"]["singularName"] == "crontabentry"
     assert entries["crontabs"]["namespaced"] is True
     assert entries["crontabs"]["shortNames"] == ["ct"]
     assert entries["crontabs"]["categories"] == ["all"]
@@ -331,7 +345,8 @@ async def test_deleting_the_crd_deletes_its_objects(admin: httpx.AsyncClient) ->
     await created(admin, CRONTABS, held)
     await established(admin, url)
     deleted = await admin.delete(url)
-    assert deleted.status_code == 202, deleted.text
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["metadata"]["deletionTimestamp"]
     # Its objects go; the one with a finalizer waits for it, and so does the CRD.
     await gone(admin, f"{CRONTABS}/first")
     refused = await admin.post(CRONTABS, json=crontab("late"))

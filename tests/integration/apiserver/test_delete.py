@@ -29,10 +29,17 @@ async def bound_pod(admin: httpx.AsyncClient, name: str) -> None:
 
 
 async def test_delete_without_finalizers_is_immediate(admin: httpx.AsyncClient) -> None:
-    await created(admin, CONFIGMAPS, configmap("c"))
+    body = await created(admin, CONFIGMAPS, configmap("c"))
     deleted = await admin.delete(f"{CONFIGMAPS}/c")
+    # Gone at once: a Status naming it (details.kind is the resource, as kube-apiserver has it).
     assert deleted.status_code == 200
-    assert deleted.json()["metadata"]["name"] == "c"
+    assert deleted.json() == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {"name": "c", "kind": "configmaps", "uid": body["metadata"]["uid"]},
+    }
     assert (await admin.get(f"{CONFIGMAPS}/c")).status_code == 404
     again = await admin.delete(f"{CONFIGMAPS}/c")
     assert again.status_code == 404
@@ -44,7 +51,8 @@ async def test_finalizers_hold_the_object_until_removed(admin: httpx.AsyncClient
     body["metadata"]["finalizers"] = ["example.com/hold"]
     await created(admin, CONFIGMAPS, body)
     marked = await admin.delete(f"{CONFIGMAPS}/c")
-    assert marked.status_code == 202
+    # Still there: 200 with the object, as kube-apiserver answers.
+    assert marked.status_code == 200
     meta = marked.json()["metadata"]
     assert abs(seconds_from_now(meta["deletionTimestamp"])) < 5
     assert meta["deletionGracePeriodSeconds"] == 0
@@ -53,7 +61,7 @@ async def test_finalizers_hold_the_object_until_removed(admin: httpx.AsyncClient
     assert got["metadata"]["deletionTimestamp"] == meta["deletionTimestamp"]
     # Deleting again changes nothing.
     again = await admin.delete(f"{CONFIGMAPS}/c")
-    assert again.status_code == 202
+    assert again.status_code == 200
     assert again.json()["metadata"]["resourceVersion"] == got["metadata"]["resourceVersion"]
     # No new finalizers while terminating.
     refused = await admin.patch(
@@ -81,7 +89,7 @@ async def test_finalizers_hold_the_object_until_removed(admin: httpx.AsyncClient
 async def test_a_bound_pod_is_deleted_gracefully(admin: httpx.AsyncClient) -> None:
     await bound_pod(admin, "web")
     marked = await admin.delete(f"{PODS}/web")
-    assert marked.status_code == 202, marked.text
+    assert marked.status_code == 200, marked.text
     meta = marked.json()["metadata"]
     assert meta["deletionGracePeriodSeconds"] == 30
     assert 25 < seconds_from_now(meta["deletionTimestamp"]) <= 30
@@ -94,6 +102,8 @@ async def test_a_bound_pod_is_deleted_gracefully(admin: httpx.AsyncClient) -> No
     # Zero (the node agent's answer, or --force) deletes it for good.
     gone = await admin.delete(f"{PODS}/web", params={"gracePeriodSeconds": "0"})
     assert gone.status_code == 200
+    # A pod delete answers with the pod even when it is gone (ReturnDeletedObject).
+    assert (gone.json()["kind"], gone.json()["metadata"]["name"]) == ("Pod", "web")
     assert (await admin.get(f"{PODS}/web")).status_code == 404
 
 
@@ -132,7 +142,7 @@ async def test_propagation_policy_is_recorded_as_finalizers(admin: httpx.AsyncCl
         marked = await admin.request(
             "DELETE", f"{CONFIGMAPS}/{name}", json={"propagationPolicy": policy}
         )
-        assert marked.status_code == 202, marked.text
+        assert marked.status_code == 200, marked.text
         meta = (await admin.get(f"{CONFIGMAPS}/{name}")).json()["metadata"]
         assert meta["finalizers"] == [finalizer]
         assert meta["deletionTimestamp"]
@@ -201,6 +211,10 @@ async def test_delete_collection_of_pods_is_graceful(admin: httpx.AsyncClient) -
     await created(admin, PODS, pod("pending"))
     deleted = await admin.delete(PODS)
     assert deleted.status_code == 200
+    # The answer lists them as they were before (kube-apiserver's store does the same).
+    items = deleted.json()["items"]
+    assert [p["metadata"]["name"] for p in items] == ["bound", "pending"]
+    assert all("deletionTimestamp" not in p["metadata"] for p in items)
     assert await names(admin, PODS) == ["bound"]
     assert (await admin.get(f"{PODS}/bound")).json()["metadata"]["deletionTimestamp"]
 
@@ -208,9 +222,11 @@ async def test_delete_collection_of_pods_is_graceful(admin: httpx.AsyncClient) -
 async def test_dry_run_delete_keeps_the_object(admin: httpx.AsyncClient) -> None:
     await created(admin, CONFIGMAPS, configmap("c"))
     await bound_pod(admin, "web")
-    for url in (f"{CONFIGMAPS}/c", f"{PODS}/web", CONFIGMAPS):
+    kinds = {f"{CONFIGMAPS}/c": "Status", f"{PODS}/web": "Pod", CONFIGMAPS: "ConfigMapList"}
+    for url, kind in kinds.items():
         answer = await admin.delete(url, params={"dryRun": "All"})
-        assert answer.status_code in (200, 202), answer.text
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["kind"] == kind
     assert await names(admin, CONFIGMAPS) == ["c"]
     assert "deletionTimestamp" not in (await admin.get(f"{PODS}/web")).json()["metadata"]
 
@@ -218,7 +234,7 @@ async def test_dry_run_delete_keeps_the_object(admin: httpx.AsyncClient) -> None
 async def test_a_deleted_tenant_terminates_until_finalized(admin: httpx.AsyncClient) -> None:
     await make_tenant(admin, "t1", namespaces=("default", "kube-system", "kube-public"))
     marked = await admin.delete("/api/v1/tenants/t1")
-    assert marked.status_code == 202, marked.text
+    assert marked.status_code == 200, marked.text
     tenant = marked.json()
     assert tenant["status"]["phase"] == "Terminating"
     assert tenant["spec"]["finalizers"] == ["arktos"]
@@ -232,7 +248,7 @@ async def test_a_deleted_tenant_terminates_until_finalized(admin: httpx.AsyncCli
         "unable to create new content in tenant t1 because it is being terminated"
     )
     ns = await admin.delete("/api/v1/tenants/t1/namespaces/default")
-    assert ns.status_code == 202
+    assert ns.status_code == 200
     assert ns.json()["status"]["phase"] == "Terminating"
     # The tenant controller's last step: clear the finalizer, and the tenant is gone.
     tenant["spec"]["finalizers"] = []
@@ -251,8 +267,30 @@ async def test_force_deleting_a_pod_with_finalizers_ends_its_grace_period(
     graceful = (await admin.delete(f"{PODS}/web")).json()["metadata"]
     assert graceful["deletionGracePeriodSeconds"] == 30
     forced = await admin.delete(f"{PODS}/web", params={"gracePeriodSeconds": "0"})
-    assert forced.status_code == 202
+    assert forced.status_code == 200
     meta = forced.json()["metadata"]
     assert meta["deletionGracePeriodSeconds"] == 0
     assert abs(seconds_from_now(meta["deletionTimestamp"])) < 5
     assert meta["finalizers"] == ["example.com/hold"]
+
+
+async def test_only_an_explicit_orphan_dependents_false_is_accepted_with_202(
+    admin: httpx.AsyncClient,
+) -> None:
+    # kube-apiserver answers 202 Accepted when the object stays and the (deprecated)
+    # orphanDependents was false; not when it is gone at once.
+    body = configmap("held")
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    await created(admin, CONFIGMAPS, body)
+    await created(admin, CONFIGMAPS, configmap("free"))
+    await bound_pod(admin, "web")
+    cascading = {"orphanDependents": False}
+    held = await admin.request("DELETE", f"{CONFIGMAPS}/held", json=cascading)
+    assert held.status_code == 202, held.text
+    assert held.json()["metadata"]["deletionTimestamp"]
+    free = await admin.request("DELETE", f"{CONFIGMAPS}/free", json=cascading)
+    assert free.status_code == 200, free.text
+    assert free.json()["kind"] == "Status"
+    waiting = await admin.delete(f"{PODS}/web", params={"orphanDependents": "false"})
+    assert waiting.status_code == 202, waiting.text
+    assert waiting.json()["metadata"]["deletionGracePeriodSeconds"] == 30

@@ -176,3 +176,30 @@ def test_another_registry_does_not_see_the_group() -> None:
         discovery.resource_list(resources.Registry(), "stable.example.com", "v1", system_user=True)
         is None
     )
+
+
+def test_a_custom_resource_publishes_its_crds_singular_name() -> None:
+    found = registry(crd(names={"singular": "crontabentry"}))
+    listed = discovery.resource_list(found, "stable.example.com", "v1", system_user=False)
+    assert listed is not None
+    assert listed["resources"][0]["singularName"] == "crontabentry"
+
+
+@pytest.mark.parametrize(
+    ("group", "version", "plural", "singular"),
+    [
+        ("", "v1", "pods", "pod"),
+        ("", "v1", "endpoints", "endpoints"),
+        ("", "v1", "serviceaccounts", "serviceaccount"),
+        ("apps", "v1", "deployments", "deployment"),
+        ("discovery.k8s.io", "v1", "endpointslices", "endpointslice"),
+        ("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition"),
+    ],
+)
+def test_built_in_singular_names_are_kube_apiservers(
+    group: str, version: str, plural: str, singular: str
+) -> None:
+    listed = discovery.resource_list(resources.Registry(), group, version, system_user=True)
+    assert listed is not None
+    entries = {r["name"]: r for r in listed["resources"]}
+    assert entries[plural]["singularName"] == singular

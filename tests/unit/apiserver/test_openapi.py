@@ -344,3 +344,32 @@ def test_json_is_served_to_whoever_takes_it(accept: str | None) -> None:
 def test_protobuf_only_is_not_acceptable() -> None:
     with pytest.raises(errors.NotAcceptable):
         serve(accept="application/com.github.proto-openapi.spec.v3@v1.0+protobuf")
+
+
+@pytest.mark.parametrize(
+    ("path", "item", "returned"),
+    [
+        ("api/v1", "/api/v1/namespaces/{namespace}/pods/{name}", "io.k8s.api.core.v1.Pod"),
+        (
+            "api/v1",
+            "/api/v1/namespaces/{name}",
+            "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+        ),
+        (
+            "api/v1",
+            "/api/v1/namespaces/{namespace}/configmaps/{name}",
+            "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+        ),
+        (
+            "apis/apps/v1",
+            "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+            "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+        ),
+    ],
+)
+def test_a_delete_documents_what_it_answers(path: str, item: str, returned: str) -> None:
+    # As kube-apiserver documents them: the object for pods, services and service accounts.
+    responses = document(path)["paths"][item]["delete"]["responses"]
+    for code in ("200", "202"):
+        schema = responses[code]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": SCHEMAS + returned}, (code, schema)
