@@ -1,8 +1,9 @@
 """`python -m bench [group ...] [--quick]`: run benchmark groups, each printing its figures.
 
-Without a group name, every group runs. `--quick` scales each group down about tenfold for
-a smoke run. Groups are imported only when they run, so one group's dependencies never
-stop another from running.
+Without a group name, every group runs. `api:SECTION,...` runs only those sections of the
+api group (`get`, `creates`, `list`, `watch`, `startup`). `--quick` scales each group down
+about tenfold for a smoke run. Groups are imported only when they run, so one group's
+dependencies never stop another from running.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ def _storage(*, quick: bool) -> None:
     storage.main(quick=quick)
 
 
-def _api(*, quick: bool) -> None:
+def _api(*, quick: bool, only: frozenset[str] | None = None) -> None:
     from bench import api
 
-    api.main(quick=quick)
+    api.main(quick=quick, only=only)
 
 
 def _controllers(*, quick: bool) -> None:
@@ -81,6 +82,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("groups", nargs="*", metavar="group", help=", ".join(GROUPS))
     parser.add_argument("--quick", action="store_true", help="scale down ~10x (smoke run)")
     args = parser.parse_args(argv)
+    sections: frozenset[str] | None = None
+    for index, name in enumerate(args.groups):
+        if name.startswith("api:"):
+            sections = frozenset(name.removeprefix("api:").split(","))
+            args.groups[index] = "api"
     unknown = [name for name in args.groups if name not in GROUPS]
     if unknown:
         print(
@@ -89,7 +95,10 @@ def main(argv: list[str]) -> int:
         )
         return 2
     for name in args.groups or list(GROUPS):
-        GROUPS[name](quick=args.quick)
+        if name == "api":
+            _api(quick=args.quick, only=sections)
+        else:
+            GROUPS[name](quick=args.quick)
     return 0
 
 

@@ -105,16 +105,27 @@ QUICK = dataclasses.replace(
 )
 
 
-def main(*, quick: bool) -> None:
+SECTIONS = ("get", "creates", "list", "watch", "startup")
+
+
+def main(*, quick: bool, only: frozenset[str] | None = None) -> None:
+    """Run every section, or those named in `only` (see `SECTIONS`)."""
     scale = QUICK if quick else FULL
     began = time.perf_counter()
     wrk = shutil.which("wrk")
+    unknown = sorted((only or frozenset()) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"unknown api section(s): {', '.join(unknown)}; sections: {SECTIONS}")
     sections: list[tuple[str, Callable[[Scale, pathlib.Path, str | None], None]]] = [
-        ("a. GET", _bench_get),
-        ("b. creates", _bench_creates),
-        ("c. list", _bench_list),
-        ("d. watch", _bench_watch),
-        ("e. startup", _bench_startup),
+        (title, function)
+        for name, title, function in (
+            ("get", "a. GET", _bench_get),
+            ("creates", "b. creates", _bench_creates),
+            ("list", "c. list", _bench_list),
+            ("watch", "d. watch", _bench_watch),
+            ("startup", "e. startup", _bench_startup),
+        )
+        if only is None or name in only
     ]
     failed = []
     with tempfile.TemporaryDirectory(prefix="arktos-bench-api-") as tmp:

@@ -29,6 +29,10 @@ from arktos_lite.api import _schema as schema
 
 _REF_PREFIX: Final = "#/$defs/"
 _PRESERVE: Final = "x-kubernetes-preserve-unknown-fields"
+# Values with nothing below them: the walk does not descend into them.
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+# Schema nodes (they live as long as the definitions) -> what their `$ref`s lead to.
+_RESOLVED: dict[int, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
 
 
 class Body(enum.StrEnum):
@@ -120,6 +124,16 @@ def _root(group: str, version: str, kind: str) -> Mapping[str, Any] | None:
 
 def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
     """Follow `$ref`s; of the referring schema's own keys only preserve-unknown matters."""
+    cached = _RESOLVED.get(id(node))
+    # The entry holds its node, so the id cannot have been reused by another object.
+    if cached is not None and cached[0] is node:
+        return cached[1]
+    resolved = _follow(node)
+    _RESOLVED[id(node)] = (node, resolved)
+    return resolved
+
+
+def _follow(node: Mapping[str, Any]) -> Mapping[str, Any]:
     defs = schema.definitions()
     hops = 0
     while isinstance(ref := node.get("$ref"), str) and not node.get(_PRESERVE):
@@ -155,30 +169,40 @@ class _Walker:
         return list(self._found)
 
     def walk(self, value: Any, node: Mapping[str, Any], path: str) -> None:
+        # Runs for every map and list of every body checked: scalars are skipped before
+        # the call, and a path is built only for a field that is descended into.
+        if value.__class__ in _SCALARS:
+            return
         node = _resolve(node)
         if node.get(_PRESERVE):
             return
         if isinstance(value, Mapping):
             properties = node.get("properties")
             values = node.get("additionalProperties")
-            for key, item in value.items():
-                if not isinstance(key, str) or (self.directives and key.startswith("$")):
-                    continue
-                if self.patch and item is None:
-                    continue
-                if isinstance(properties, Mapping):
+            if isinstance(properties, Mapping):
+                directives, patch, found = self.directives, self.patch, self._found
+                for key, item in value.items():
+                    if not isinstance(key, str) or (directives and key.startswith("$")):
+                        continue
+                    if patch and item is None:
+                        continue
                     field = properties.get(key)
                     if field is None:
-                        self._found[_join(path, key)] = None
-                    else:
+                        found[_join(path, key)] = None
+                    elif item.__class__ not in _SCALARS:
                         self.walk(item, field, _join(path, key))
-                elif isinstance(values, Mapping):
-                    self.walk(item, values, _join(path, key))
+            elif isinstance(values, Mapping):
+                for key, item in value.items():
+                    if not isinstance(key, str) or (self.directives and key.startswith("$")):
+                        continue
+                    if item.__class__ not in _SCALARS:
+                        self.walk(item, values, _join(path, key))
         elif isinstance(value, list):
             items = node.get("items")
             if isinstance(items, Mapping):
                 for index, item in enumerate(value):
-                    self.walk(item, items, f"{path}[{index}]")
+                    if item.__class__ not in _SCALARS:
+                        self.walk(item, items, f"{path}[{index}]")
 
     def operation(self, operation: Any, root: Mapping[str, Any]) -> None:
         """One JSON patch operation: where it writes, and for add and replace what."""

@@ -1383,6 +1383,8 @@ def _check_pod_update(c: _Checker, spec: Mapping[str, Any], old: Mapping[str, An
             "existing toleration can not be modified except its tolerationSeconds",
         )
 
+    if spec == old:
+        return  # unchanged (a status or metadata write): nothing below could differ
     munged = copy.deepcopy(dict(spec))
     for key in ("containers", "initContainers"):
         for new_container, old_container in zip(

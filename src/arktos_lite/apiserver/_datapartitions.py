@@ -19,7 +19,7 @@ from arktos_lite.api import (
     _partitions as partitions,
     _resources as resources,
 )
-from arktos_lite.apiserver import _http as http, _tables as tables
+from arktos_lite.apiserver import _http as http
 
 RESOURCE = partitions.DATA_PARTITION_CONFIGS
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -73,6 +73,8 @@ class DataPartitionConfigs:
 
     def list(self) -> quart.Response:
         if http.wants_table():
+            from arktos_lite.apiserver import _tables as tables
+
             return http.json_response(
                 tables.table(
                     RESOURCE,
@@ -93,6 +95,8 @@ class DataPartitionConfigs:
         for obj in self.items:
             if obj["metadata"]["name"] == name:
                 if http.wants_table():
+                    from arktos_lite.apiserver import _tables as tables
+
                     return http.json_response(
                         tables.table(
                             RESOURCE,

@@ -38,10 +38,8 @@ from arktos_lite.apiserver import (
     _discovery as discovery,
     _openapi as openapi,
     _paths as paths,
-    _protobuf as protobuf,
     _rest as rest,
     _strategy as strategy,
-    _tables as tables,
     _watch as watching,
 )
 
@@ -52,6 +50,8 @@ T = TypeVar("T")
 
 JSON = "application/json"
 YAML = "application/yaml"
+# Decoded by `_protobuf`, imported with the first such body (kubectl's typed commands).
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 PATCH_TYPES = (
     "application/json-patch+json",
     "application/merge-patch+json",
@@ -382,6 +382,8 @@ class _Request:
         result = await self.api.rest.list(self.resource, self.where, self._list_options())
         rv = str(result.resource_version)
         if _wants_table():
+            from arktos_lite.apiserver import _tables as tables
+
             return _json(
                 tables.table(
                     self.resource,
@@ -478,7 +480,12 @@ class _Request:
             raise errors.BadRequest("the request body must be a JSON or YAML object")
         self._check_fields(body)
         created = await self.api.rest.create(
-            self.resource, self.where, body, dry_run=self._dry_run(), manager=manager
+            self.resource,
+            self.where,
+            body,
+            dry_run=self._dry_run(),
+            manager=manager,
+            handed_over=True,
         )
         return self._object(created, status=201)
 
@@ -790,6 +797,8 @@ class _Request:
         if _converts(self.resource):
             obj["apiVersion"] = self.resource.api_version
         if _wants_table():
+            from arktos_lite.apiserver import _tables as tables
+
             return _json(
                 tables.table(
                     self.resource,
@@ -964,6 +973,8 @@ class _WatchStream:
         if not self.table:
             parts.append(watching.line(kind, stored))
             return
+        from arktos_lite.apiserver import _tables as tables
+
         obj = stored.object()
         table = tables.table(
             self.resource,
@@ -1031,8 +1042,10 @@ async def _raw_body(limit: int) -> bytes:
 def _parse_body(raw: bytes, content_type: str) -> Any:
     if not raw.strip():
         raise errors.BadRequest("the request body is empty")
-    if content_type == protobuf.MEDIA_TYPE:
+    if content_type == PROTOBUF:
         # kubectl's typed commands (create namespace, create deployment ...) send these.
+        from arktos_lite.apiserver import _protobuf as protobuf
+
         return protobuf.decode(raw)
     if content_type in (YAML, "application/apply-patch+yaml", "application/x-yaml", "text/yaml"):
         try:
@@ -1042,7 +1055,7 @@ def _parse_body(raw: bytes, content_type: str) -> Any:
     if content_type not in (JSON, *PATCH_TYPES, ""):
         raise errors.UnsupportedMediaType(
             f"the body of the request was in an unknown format - accepted media types include: "
-            f"{JSON}, {YAML}, {protobuf.MEDIA_TYPE}"
+            f"{JSON}, {YAML}, {PROTOBUF}"
         )
     try:
         return orjson.loads(raw)

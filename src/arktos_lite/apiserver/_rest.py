@@ -20,7 +20,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import orjson
 import trio
@@ -67,6 +67,31 @@ def encode(obj: Obj) -> bytes:
     return orjson.dumps(obj)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_PARENTS_REMEMBERED = 4096
+_T = TypeVar("_T")
+
+
+def copy_json(value: _T) -> _T:
+    """A deep copy of a JSON-like value (dicts, lists, scalars) that shares nothing with it.
+
+    Several times faster than `copy.deepcopy` on decoded JSON; anything else in it (a date
+    from YAML, say) is copied with `copy.deepcopy`.
+    """
+    return cast(_T, _copy(value))
+
+
+def _copy(value: Any) -> Any:
+    kind = value.__class__
+    if kind is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy(item) for item in value]
+    if kind in _SCALARS:
+        return value
+    return copy.deepcopy(value)
+
+
 def decode(kv: storage.KeyValue) -> Obj:
     obj: Obj = orjson.loads(kv.value)
     obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
@@ -84,6 +109,12 @@ class Stored:
     @classmethod
     def of(cls, kv: storage.KeyValue) -> Stored:
         return cls(kv.key, kv.mod_revision, orjson.dumps(decode(kv)))
+
+    @classmethod
+    def decoded(cls, kv: storage.KeyValue) -> tuple[Stored, Obj]:
+        """`of(kv)`, and the object it holds as decoded on the way (the caller's)."""
+        obj = decode(kv)
+        return cls(kv.key, kv.mod_revision, orjson.dumps(obj)), obj
 
     @classmethod
     def of_object(cls, key: str, obj: Obj) -> Stored:
@@ -310,6 +341,9 @@ class Rest:
         self._cluster = tuple(cluster)
         self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
         self._service_network = ipaddress.ip_network(service_cidr)
+        # Parent (tenant, namespace) key -> the stored version last looked at, and whether
+        # it was terminating then: creates check their parents without decoding them.
+        self._parents: dict[str, tuple[Stored, bool]] = {}
 
     def check_partition(
         self, resource: resources.Resource, where: Where, name: str | None = None
@@ -433,8 +467,13 @@ class Rest:
         *,
         dry_run: bool = False,
         manager: str | None = None,
+        handed_over: bool = False,
     ) -> Obj:
-        """Create an object; `manager` (None: an internal write) comes to own its fields."""
+        """Create an object; `manager` (None: an internal write) comes to own its fields.
+
+        `body` is copied, unless `handed_over` (the caller's freshly decoded request body,
+        which it does not use again): then it becomes the created object as it is.
+        """
         self._check_type(resource, body)
         meta = body.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -455,7 +494,7 @@ class Rest:
                 group=resource.group,
             )
         await self._check_parents(resource, where)
-        obj = copy.deepcopy(body)
+        obj = body if handed_over else copy_json(body)
         meta = obj["metadata"]
         for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(field, None)
@@ -747,18 +786,18 @@ class Rest:
         """The object an update of `current` with `body` stores (before validation)."""
         old_meta = current["metadata"]
         if subresource == "status":
-            new = copy.deepcopy(current)
-            new["status"] = copy.deepcopy(body.get("status", {}))
+            new = copy_json(current)
+            new["status"] = copy_json(body.get("status", {}))
             if resource.custom is not None:
                 self._default(resource, new)
             return new
         if subresource == "finalize":
-            new = copy.deepcopy(current)
+            new = copy_json(current)
             new.setdefault("spec", {})["finalizers"] = list(
                 (body.get("spec") or {}).get("finalizers") or []
             )
             return new
-        new = copy.deepcopy(body)
+        new = copy_json(body)
         meta = new.setdefault("metadata", {})
         for field in (
             "name",
@@ -781,7 +820,7 @@ class Rest:
         if "status" in resource.subresources:
             # Status changes go through the status subresource only.
             if "status" in current:
-                new["status"] = copy.deepcopy(current["status"])
+                new["status"] = copy_json(current["status"])
             else:
                 new.pop("status", None)
         self._default(resource, new)
@@ -922,7 +961,7 @@ class Rest:
         )
         if not finalizers and grace is None and not spec_finalizers:
             return None
-        pending = copy.deepcopy(current)
+        pending = copy_json(current)
         pending_meta = pending["metadata"]
         if finalizers:
             pending_meta["finalizers"] = finalizers
@@ -1060,10 +1099,18 @@ class Rest:
                 )
             )
         for plural, name, key in parents:
-            parent = await self._lookup(key)
-            if parent is None:
+            stored = await self._stored(key)
+            if stored is None:
                 raise errors.NotFound.for_resource(plural, name)
-            if _terminating(parent):
+            seen = self._parents.get(key)
+            if seen is not None and seen[0] is stored:
+                terminating = seen[1]
+            else:
+                terminating = _terminating(stored.object())
+                if len(self._parents) >= _PARENTS_REMEMBERED:
+                    self._parents.clear()
+                self._parents[key] = (stored, terminating)
+            if terminating:
                 raise errors.Forbidden.for_resource(
                     resource.plural,
                     "",

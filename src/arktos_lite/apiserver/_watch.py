@@ -12,7 +12,8 @@ whatever the number of watchers, and writers never wait for a watcher. The log i
 a watcher that falls more than `LOG_SIZE` changes behind is cut off (`TooSlow`) and resumes
 from its last version, as clients do. A watcher from a version older than the log gets a
 store watch of its own (which replays history, or fails with 410 once compacted). Waiting
-watchers hold no timers: every `TICK` the cache wakes them to look at their deadlines.
+watchers hold no timers: every `TICK` the cache wakes them if the earliest of their
+deadlines has passed.
 
 Selector semantics follow Kubernetes: an object that starts matching arrives as ADDED,
 one that stops matching leaves as DELETED.
@@ -42,6 +43,9 @@ LOG_SIZE = 2048
 # Waiting watchers look at their deadlines (timeoutSeconds, bookmarks) this often: a timer
 # of their own on every wait would cost each event more than sending it.
 TICK = 0.25
+# The newest changes of a hub keep their objects decoded (for watchers with selectors,
+# which match on them); older ones decode again if a lagging watcher asks.
+DECODED_KEPT = 64
 
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"
@@ -71,16 +75,28 @@ class Change:
         "type",
     )
 
-    def __init__(self, type: str, stored: rest.Stored, previous: rest.Stored | None) -> None:
+    def __init__(
+        self,
+        type: str,
+        stored: rest.Stored,
+        previous: rest.Stored | None,
+        *,
+        decoded: Obj | None = None,
+    ) -> None:
         self.type = type
         # After the change; for a delete, the last state at the delete's revision.
         self.stored = stored
         self.previous = previous
         self.key = stored.key
         self.revision = stored.revision
-        self._object: Obj | None = None
+        # Decoded forms, shared by every watcher (and with the key's next change): read only.
+        self._object: Obj | None = decoded
         self._previous_object: Obj | None = None
         self._line: bytes | None = None
+
+    def forget_decoded(self) -> None:
+        """Drop the decoded objects (they are decoded again if asked for)."""
+        self._object = self._previous_object = None
 
     @property
     def line(self) -> bytes:
@@ -106,8 +122,11 @@ def _change(event: storage.Event, previous: rest.Stored | None) -> Change:
     if event.type is storage.EventType.DELETE:
         assert event.prev_kv is not None
         last = dataclasses.replace(event.prev_kv, mod_revision=event.revision)
-        return Change(DELETED, rest.Stored.of(last), previous)
-    return Change(ADDED if event.prev_kv is None else MODIFIED, rest.Stored.of(event.kv), previous)
+        stored, decoded = rest.Stored.decoded(last)
+        return Change(DELETED, stored, previous, decoded=decoded)
+    stored, decoded = rest.Stored.decoded(event.kv)
+    kind = ADDED if event.prev_kv is None else MODIFIED
+    return Change(kind, stored, previous, decoded=decoded)
 
 
 def event_for(change: Change, matcher: rest.Matcher) -> tuple[str, rest.Stored] | None:
@@ -146,6 +165,9 @@ class Hub:
         self._objects: dict[str, rest.Stored] = {}
         self._keys: list[str] = []
         self._log: list[Change] = []
+        # Key -> its latest change while that keeps its object decoded: the next change
+        # of the key takes it as its previous object instead of decoding it again.
+        self._latest: dict[str, Change] = {}
         # The position of `_log[0]` among every change since the last reset.
         self._first = 0
         # Every change after this revision is in the log or still to come.
@@ -155,11 +177,15 @@ class Hub:
         self._generation = 0
         # Bumped by every reset and change: whoever derives state from the hub compares it.
         self.version = 0
+        # The watchers waiting for a change, and until when each waits: a tick wakes them
+        # only once the earliest of these has passed (bookmarks, timeoutSeconds).
+        self._waiting: dict[_Subscription, float] = {}
 
     def reset(self, items: Iterable[rest.Stored], revision: int) -> None:
         self._objects = {stored.key: stored for stored in items}
         self._keys = sorted(self._objects)
         self._log = []
+        self._latest = {}
         self._first = 0
         self._floor = revision
         self._generation += 1
@@ -170,15 +196,25 @@ class Hub:
         key = event.kv.key
         previous = self._objects.get(key)
         change = _change(event, previous)
+        earlier = self._latest.get(key)
+        if earlier is not None and earlier.stored is previous:
+            change._previous_object = earlier._object
         if change.type == DELETED:
             if self._objects.pop(key, None) is not None:
                 del self._keys[bisect.bisect_left(self._keys, key)]
+            self._latest.pop(key, None)
         else:
             if previous is None:
                 bisect.insort(self._keys, key)
             self._objects[key] = change.stored
+            self._latest[key] = change
         log = self._log
         log.append(change)
+        if len(log) > DECODED_KEPT:
+            old = log[-DECODED_KEPT - 1]
+            old.forget_decoded()
+            if self._latest.get(old.key) is old:
+                del self._latest[old.key]
         if len(log) >= 2 * LOG_SIZE:
             dropped = len(log) - LOG_SIZE
             self._floor = log[dropped - 1].revision
@@ -192,7 +228,13 @@ class Hub:
         self._changed = trio.Event()
 
     def tick(self) -> None:
-        """Let waiting watchers look at the time."""
+        """Let the waiting watchers look at the time, if one of them has reached its deadline."""
+        waiting = self._waiting
+        if waiting and min(waiting.values()) <= trio.current_time():
+            self._wake()
+
+    def wake_all(self) -> None:
+        """Let every waiting watcher look again (the watches are ending)."""
         if self._changed.statistics().tasks_waiting:
             self._wake()
 
@@ -242,7 +284,11 @@ class _Subscription:
                     return mine
             if self._cache.ended or trio.current_time() >= until:
                 return []
-            await hub._changed.wait()
+            hub._waiting[self] = until
+            try:
+                await hub._changed.wait()
+            finally:
+                del hub._waiting[self]
 
 
 class _StoreFeed:
@@ -290,7 +336,7 @@ class WatchCache:
         """End every watch, now and from now on: the server is stopping."""
         self.ended = True
         for hub in self._hubs.values():
-            hub.tick()
+            hub.wake_all()
 
     async def _tick(self) -> NoReturn:
         while True:

@@ -14,6 +14,7 @@ partitions (`load_partitioned_kubeconfig`).
 CustomResourceDefinitions the server holds), `custom_resources` the same from CRDs at hand.
 """
 
+from arktos_lite.client import _lean  # noqa: F401  (before anything imports httpx)
 from arktos_lite.client._client import Client as Client, PartitionClient as PartitionClient
 from arktos_lite.client._config import (
     Config as Config,

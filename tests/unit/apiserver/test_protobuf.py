@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from arktos_lite.api import _errors as errors
-from arktos_lite.apiserver import _protobuf as protobuf
+from arktos_lite.apiserver import _http as http, _protobuf as protobuf
 
 Obj = dict[str, Any]
 
@@ -1062,3 +1062,12 @@ def test_the_table_declares_each_field_once() -> None:
         assert len(set(names)) == len(names), message.name
     for message in protobuf.KINDS.values():
         assert message in protobuf.MESSAGES
+
+
+def test_request_bodies_of_the_protobuf_media_type_are_decoded() -> None:
+    body = namespace(field(1, b"from-kubectl"))
+
+    decoded = http._parse_body(body, protobuf.MEDIA_TYPE)
+
+    assert decoded["kind"] == "Namespace"
+    assert decoded["metadata"]["name"] == "from-kubectl"

@@ -19,6 +19,7 @@ import orjson
 import pytest
 import trio
 import trio.lowlevel
+import trio.testing
 from hypothesis import strategies as st
 
 from arktos_lite import storage
@@ -242,3 +243,102 @@ async def test_watchers_share_each_change_encoded_once() -> None:
         "type": "ADDED",
         "object": {"metadata": {"name": "cm", "resourceVersion": "1"}},
     }
+
+
+async def test_selector_watchers_see_the_same_transitions_however_far_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only the newest changes keep their objects decoded; older ones decode again.
+    monkeypatch.setattr(watching, "DECODED_KEPT", 2)
+    assert CONFIGMAPS is not None
+    hub = watching.Hub()
+    hub.reset([], revision=0)
+    cache: Any = Ended()
+    prefix = CONFIGMAPS.prefix()
+    red = rest.Matcher.parse(CONFIGMAPS, label="color=red", field="")
+    behind = hub.subscribe(cache, prefix, 0)
+    current = hub.subscribe(cache, prefix, 0)
+    assert behind is not None
+    assert current is not None
+    live: dict[str, storage.KeyValue] = {}
+
+    def write(revision: int, name: str, color: str | None) -> storage.Event:
+        key = f"/registry/configmaps/system/default/{name}"
+        prev = live.pop(key, None)
+        if color is None:
+            assert prev is not None
+            tombstone = dataclasses.replace(prev, value=b"", mod_revision=revision, version=0)
+            return storage.Event(type=storage.EventType.DELETE, kv=tombstone, prev_kv=prev)
+        value = orjson.dumps({"metadata": {"name": name, "labels": {"color": color}}})
+        kv = storage.KeyValue(
+            key=key,
+            value=value,
+            create_revision=prev.create_revision if prev else revision,
+            mod_revision=revision,
+            version=prev.version + 1 if prev else 1,
+        )
+        live[key] = kv
+        return storage.Event(type=storage.EventType.PUT, kv=kv, prev_kv=prev)
+
+    script = [
+        ("x", "red"),
+        ("y", "red"),
+        ("x", "green"),
+        ("z", "green"),
+        ("x", "red"),
+        ("y", "green"),
+        ("z", "red"),
+        ("x", None),
+        ("z", None),
+    ]
+    seen_current = []
+    for revision, (name, color) in enumerate(script, start=1):
+        hub.apply(write(revision, name, color))
+        for change in await current.next(until=trio.current_time()):
+            event = watching.event_for(change, red)
+            if event is not None:
+                seen_current.append((event[0], change.key.rsplit("/", 1)[1], change.revision))
+    seen_behind = []
+    for change in await behind.next(until=trio.current_time()):
+        event = watching.event_for(change, red)
+        if event is not None:
+            seen_behind.append((event[0], change.key.rsplit("/", 1)[1], change.revision))
+
+    expected = [
+        ("ADDED", "x", 1),
+        ("ADDED", "y", 2),
+        ("DELETED", "x", 3),
+        ("ADDED", "x", 5),
+        ("DELETED", "y", 6),
+        ("ADDED", "z", 7),
+        ("DELETED", "x", 8),
+        ("DELETED", "z", 9),
+    ]
+    assert seen_current == expected
+    assert seen_behind == expected
+
+
+async def test_ticks_wake_a_waiting_watcher_only_once_its_deadline_passed(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    assert CONFIGMAPS is not None
+    hub = watching.Hub()
+    hub.reset([], revision=0)
+    cache: Any = Ended()
+    subscription = hub.subscribe(cache, CONFIGMAPS.prefix(), 0)
+    assert subscription is not None
+    results = []
+
+    async def wait() -> None:
+        results.append(await subscription.next(until=trio.current_time() + 1.0))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        waiting_on = hub._changed
+        hub.tick()
+        # Before the deadline a tick wakes nobody: the watcher waits on the same event.
+        assert hub._changed is waiting_on
+        await trio.sleep(1.0)
+        hub.tick()
+    assert results == [[]]
