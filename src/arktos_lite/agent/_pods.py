@@ -39,7 +39,7 @@ from arktos_lite.agent import (
     _runtimes as runtimes,
     _server as server,
 )
-from arktos_lite.api import errors, resources
+from arktos_lite.api import errors, objects, resources
 from arktos_lite.runtime import errors as runtime_errors
 from arktos_lite.runtime.cri import api_pb2 as cri
 
@@ -83,11 +83,6 @@ class PodNotOnNode(LookupError):
 
 class VmNotReady(LookupError):
     """The pod is on this node but its VM is not created yet: asking later may find it."""
-
-
-def _meta(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta: Mapping[str, Any] = pod.get("metadata") or {}
-    return meta
 
 
 class PodManager:
@@ -179,7 +174,7 @@ class PodManager:
     def _on_pod(self, pod: Obj) -> None:
         if (pod.get("spec") or {}).get("nodeName") != self.node_name:
             return
-        uid = _meta(pod).get("uid")
+        uid = objects.meta(pod).get("uid")
         if not uid:
             return
         key = self._pods.key(pod)
@@ -187,7 +182,7 @@ class PodManager:
         self._ensure_worker(uid, key, pod).wakeup.set()
 
     def _on_delete(self, pod: Obj) -> None:
-        uid = _meta(pod).get("uid")
+        uid = objects.meta(pod).get("uid")
         if not uid or self._known.pop(uid, None) is None:
             return
         worker = self._workers.get(uid)

@@ -1,5 +1,6 @@
-"""The resource model: errors as `Status` objects, resources, selectors, patches, field
-managers and server-side apply, schemas, defaults and validation, Arktos hash keys.
+"""The resource model: errors as `Status` objects, resources, readers of objects' parts,
+selectors, patches, field managers and server-side apply, schemas, defaults and
+validation, Arktos hash keys.
 
 Pure functions and values; no I/O. Every other layer may import it.
 """
@@ -8,6 +9,7 @@ from arktos_lite.api import (
     _customresources as customresources,
     _errors as errors,
     _managed as managed,
+    _objects as objects,
     _partitions as partitions,
     _patch as patch,
     _resources as resources,
@@ -23,6 +25,7 @@ __all__ = [
     "errors",
     "hash_key",
     "managed",
+    "objects",
     "partitions",
     "patch",
     "resources",

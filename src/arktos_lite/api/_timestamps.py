@@ -1,9 +1,10 @@
 """Kubernetes' wire forms of time: `metav1.Time` (RFC 3339, whole seconds, UTC, `Z`) and
-`metav1.MicroTime` (microseconds), from timezone-aware datetimes."""
+`metav1.MicroTime` (microseconds), from timezone-aware datetimes, and back."""
 
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 
 def rfc3339(moment: datetime.datetime) -> str:
@@ -14,6 +15,18 @@ def rfc3339(moment: datetime.datetime) -> str:
 def micro_time(moment: datetime.datetime) -> str:
     """`2026-11-29T08:14:21.123456Z`: what a Lease's `renewTime` carries."""
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse(value: Any) -> datetime.datetime | None:
+    """An RFC 3339 timestamp as an aware datetime (UTC when it names no zone); None when
+    it is absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
 
 
 def from_nanos(nanos: int) -> datetime.datetime:

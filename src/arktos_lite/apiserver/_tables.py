@@ -39,6 +39,7 @@ from arktos_lite.api import (
     _jsonpath as jsonpath,
     _resources as resources,
     _selectors as selectors,
+    _timestamps as timestamps,
 )
 
 Obj = dict[str, Any]
@@ -129,23 +130,9 @@ def human_duration(delta: datetime.timedelta) -> str:
     return f"{years}y"
 
 
-def parse_time(value: Any) -> datetime.datetime | None:
-    """An RFC 3339 timestamp (`metav1.Time` or `MicroTime`) as an aware datetime.
-
-    None for a missing, null or unreadable value: kube-apiserver's zero time.
-    """
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC)
-
-
 def _since(value: Any, now: datetime.datetime) -> str:
     """`translateTimestampSince`: an age, or "<unknown>" for the zero time."""
-    moment = parse_time(value)
+    moment = timestamps.parse(value)
     if moment is None:
         return "<unknown>"
     return human_duration(now - moment)
@@ -153,7 +140,7 @@ def _since(value: Any, now: datetime.datetime) -> str:
 
 def _rfc3339(value: Any) -> str:
     """A timestamp as Go formats `time.RFC3339` in UTC; the zero time if unset."""
-    moment = parse_time(value)
+    moment = timestamps.parse(value)
     if moment is None:
         return "0001-01-01T00:00:00Z"
     moment = moment.astimezone(_UTC)
@@ -338,7 +325,7 @@ class _Restarts:
         terminated = _present(_map(last_state), "terminated")
         if terminated is None:
             return
-        finished = parse_time(terminated.get("finishedAt"))
+        finished = timestamps.parse(terminated.get("finishedAt"))
         if finished is not None and (self.last is None or finished > self.last):
             self.last = finished
 
@@ -1047,10 +1034,12 @@ _EVENT_COLUMNS = (
 def _event_cells(obj: Mapping[str, Any], now: datetime.datetime) -> Cells:
     first = obj.get("firstTimestamp")
     first_seen = (
-        _since(first, now) if parse_time(first) is not None else _since(obj.get("eventTime"), now)
+        _since(first, now)
+        if timestamps.parse(first) is not None
+        else _since(obj.get("eventTime"), now)
     )
     last = obj.get("lastTimestamp")
-    last_seen = _since(last, now) if parse_time(last) is not None else first_seen
+    last_seen = _since(last, now) if timestamps.parse(last) is not None else first_seen
     count = _int(obj.get("count"))
     series = _present(obj, "series")
     if series is not None:
@@ -1163,7 +1152,7 @@ def _custom_cell(column_type: str, value: Any, now: datetime.datetime) -> Any:
     if column_type == "date" and isinstance(value, str):
         if value in ("", "null"):
             return "<unknown>"
-        if _RFC3339.fullmatch(value) is None or (moment := parse_time(value)) is None:
+        if _RFC3339.fullmatch(value) is None or (moment := timestamps.parse(value)) is None:
             return "<invalid>"
         if moment == _ZERO_TIME:
             return "<unknown>"

@@ -39,7 +39,7 @@ import httpx
 import orjson
 import trio
 
-from arktos_lite.api import errors, partitions as partitions_, resources
+from arktos_lite.api import errors, objects, partitions as partitions_, resources
 from arktos_lite.client import (
     _config as config_,
     _errors as client_errors,
@@ -358,7 +358,7 @@ class Client:
         field_manager: str | None = None,
     ) -> Obj:
         """Create `obj`; its namespace and tenant default to those in its metadata."""
-        meta = _metadata(obj)
+        meta = objects.meta(obj)
         tenant = self._tenant(resource, tenant, meta)
         if tenant == resources.ALL_TENANTS:
             raise ValueError(f"tenant {resources.ALL_TENANTS!r} cannot hold a new object")
@@ -385,7 +385,7 @@ class Client:
 
         `namespace` and `tenant` default to the object's own, as for `create`.
         """
-        meta = _metadata(obj)
+        meta = objects.meta(obj)
         name = meta.get("name")
         if not name:
             raise ValueError("replace needs an object with metadata.name")
@@ -740,11 +740,6 @@ class Client:
                 await trio.sleep(wait)
                 continue
             raise client_errors.status_error(response.status_code, response.content)
-
-
-def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
 
 
 def _write_params(*, dry_run: bool, field_manager: str | None) -> dict[str, Any]:

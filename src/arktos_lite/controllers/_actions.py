@@ -66,22 +66,12 @@ def by_pod(action: Obj) -> tuple[str, ...]:
     return (_pod_key(meta.get("tenant") or resources.SYSTEM_TENANT, meta["namespace"], pod),)
 
 
-def parse_time(value: Any) -> datetime.datetime | None:
-    """An RFC 3339 timestamp as an aware datetime; None when absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
-
-
 def completed_at(action: Obj) -> datetime.datetime | None:
     """When a complete action counts as completed (see the module docs)."""
     status = action.get("status") or {}
     meta = action.get("metadata") or {}
-    return parse_time(status.get("completionTime")) or parse_time(meta.get("creationTimestamp"))
+    completed = timestamps.parse(status.get("completionTime"))
+    return completed or timestamps.parse(meta.get("creationTimestamp"))
 
 
 def pod_gone_message(pod: str) -> str:

@@ -57,7 +57,7 @@ from typing import Any
 import trio
 
 from arktos_lite import client, machinery
-from arktos_lite.api import errors, resources, timestamps
+from arktos_lite.api import errors, objects, resources, timestamps
 from arktos_lite.controllers import _common as common
 
 logger = logging.getLogger(__name__)
@@ -114,28 +114,8 @@ class Reason:
 # Reading objects
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
-def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    spec = obj.get("spec")
-    return spec if isinstance(spec, Mapping) else {}
-
-
-def _status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    status = obj.get("status")
-    return status if isinstance(status, Mapping) else {}
-
-
-def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
-    labels = _meta(obj).get("labels")
-    return dict(labels) if isinstance(labels, Mapping) else {}
-
-
 def _tenant(obj: Mapping[str, Any]) -> str:
-    return str(_meta(obj).get("tenant") or resources.SYSTEM_TENANT)
+    return str(objects.meta(obj).get("tenant") or resources.SYSTEM_TENANT)
 
 
 def service_key(tenant: str, namespace: str, name: str) -> str:
@@ -145,7 +125,7 @@ def service_key(tenant: str, namespace: str, name: str) -> str:
 def selector_of(service: Mapping[str, Any]) -> dict[str, str] | None:
     """The Service's selector; None for one without (an empty map selects nothing here,
     as Kubernetes stores it: as no selector)."""
-    selector = _spec(service).get("selector")
+    selector = objects.spec(service).get("selector")
     if not isinstance(selector, Mapping) or not selector:
         return None
     return {str(k): str(v) for k, v in selector.items()}
@@ -153,35 +133,35 @@ def selector_of(service: Mapping[str, Any]) -> dict[str, str] | None:
 
 def managed(service: Mapping[str, Any]) -> bool:
     """Whether this controller keeps the Service's Endpoints and slices."""
-    return _spec(service).get("type") != "ExternalName" and selector_of(service) is not None
+    return objects.spec(service).get("type") != "ExternalName" and selector_of(service) is not None
 
 
 def selects(selector: Mapping[str, str], pod: Mapping[str, Any]) -> bool:
-    labels = _meta(pod).get("labels")
+    labels = objects.meta(pod).get("labels")
     if not isinstance(labels, Mapping):
         return False
     return all(labels.get(key) == value for key, value in selector.items())
 
 
 def is_headless(service: Mapping[str, Any]) -> bool:
-    cluster_ip = _spec(service).get("clusterIP")
+    cluster_ip = objects.spec(service).get("clusterIP")
     return cluster_ip in (None, "", "None")
 
 
 def is_ready(pod: Mapping[str, Any]) -> bool:
-    for condition in _status(pod).get("conditions") or ():
+    for condition in objects.status(pod).get("conditions") or ():
         if isinstance(condition, Mapping) and condition.get("type") == "Ready":
             return condition.get("status") == "True"
     return False
 
 
 def is_terminating(pod: Mapping[str, Any]) -> bool:
-    return bool(_meta(pod).get("deletionTimestamp"))
+    return bool(objects.meta(pod).get("deletionTimestamp"))
 
 
 def pod_ips(pod: Mapping[str, Any]) -> list[str]:
     """`status.podIPs`, else `status.podIP`."""
-    status = _status(pod)
+    status = objects.status(pod)
     listed = [
         str(entry["ip"])
         for entry in status.get("podIPs") or ()
@@ -202,7 +182,7 @@ def _is_ipv6(ip: str) -> bool:
 
 def counts(pod: Mapping[str, Any], *, include_terminating: bool) -> bool:
     """Whether the pod may be an endpoint at all (Kubernetes' ShouldPodBeInEndpoints)."""
-    if _status(pod).get("phase") in ("Succeeded", "Failed"):
+    if objects.status(pod).get("phase") in ("Succeeded", "Failed"):
         return False
     if not pod_ips(pod):
         return False
@@ -210,7 +190,7 @@ def counts(pod: Mapping[str, Any], *, include_terminating: bool) -> bool:
 
 
 def _publish_not_ready(service: Mapping[str, Any]) -> bool:
-    return bool(_spec(service).get("publishNotReadyAddresses"))
+    return bool(objects.spec(service).get("publishNotReadyAddresses"))
 
 
 def find_port(pod: Mapping[str, Any], service_port: Mapping[str, Any]) -> int | None:
@@ -224,7 +204,7 @@ def find_port(pod: Mapping[str, Any], service_port: Mapping[str, Any]) -> int | 
     if isinstance(target, str) and target.isdigit():
         return int(target)
     protocol = service_port.get("protocol") or "TCP"
-    for container in _spec(pod).get("containers") or ():
+    for container in objects.spec(pod).get("containers") or ():
         for port in (container or {}).get("ports") or ():
             if (
                 isinstance(port, Mapping)
@@ -237,7 +217,7 @@ def find_port(pod: Mapping[str, Any], service_port: Mapping[str, Any]) -> int | 
 
 
 def _target_ref(pod: Mapping[str, Any]) -> Obj:
-    meta = _meta(pod)
+    meta = objects.meta(pod)
     ref: Obj = {"kind": "Pod", "namespace": meta.get("namespace"), "name": meta.get("name")}
     if meta.get("tenant"):
         ref["tenant"] = meta["tenant"]
@@ -248,12 +228,12 @@ def _target_ref(pod: Mapping[str, Any]) -> Obj:
 
 def _hostname(pod: Mapping[str, Any], service: Mapping[str, Any]) -> str | None:
     """The pod's hostname where it publishes one under this Service (its subdomain)."""
-    spec = _spec(pod)
+    spec = objects.spec(pod)
     hostname = spec.get("hostname")
     if (
         hostname
-        and spec.get("subdomain") == _meta(service).get("name")
-        and _meta(pod).get("namespace") == _meta(service).get("namespace")
+        and spec.get("subdomain") == objects.meta(service).get("name")
+        and objects.meta(pod).get("namespace") == objects.meta(service).get("namespace")
     ):
         return str(hostname)
     return None
@@ -261,7 +241,7 @@ def _hostname(pod: Mapping[str, Any], service: Mapping[str, Any]) -> str | None:
 
 def _family(service: Mapping[str, Any], pod: Mapping[str, Any]) -> str:
     """The IP family of the Service's Endpoints (Kubernetes: its first ipFamily)."""
-    spec = _spec(service)
+    spec = objects.spec(service)
     families = spec.get("ipFamilies")
     if isinstance(families, list) and families:
         return str(families[0])
@@ -284,7 +264,7 @@ def _address(pod: Mapping[str, Any], service: Mapping[str, Any]) -> Obj | None:
     hostname = _hostname(pod, service)
     if hostname:
         address["hostname"] = hostname
-    node = _spec(pod).get("nodeName")
+    node = objects.spec(pod).get("nodeName")
     if node:
         address["nodeName"] = node
     address["targetRef"] = _target_ref(pod)
@@ -327,7 +307,7 @@ def _sorted_ip_key(address: Mapping[str, Any]) -> tuple[int, int, str]:
 def raw_subsets(service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> list[Obj]:
     """One subset per pod and port, before repacking."""
     include_all = _publish_not_ready(service)
-    service_ports = [p for p in _spec(service).get("ports") or () if isinstance(p, Mapping)]
+    service_ports = [p for p in objects.spec(service).get("ports") or () if isinstance(p, Mapping)]
     subsets: list[Obj] = []
     for pod in pods:
         if not counts(pod, include_terminating=include_all):
@@ -439,29 +419,19 @@ def subsets_for(service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -
     return repack(raw_subsets(service, pods))
 
 
-def _parse_time(value: Any) -> datetime.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
-
-
 def _pod_trigger_time(pod: Mapping[str, Any]) -> datetime.datetime | None:
-    for condition in _status(pod).get("conditions") or ():
+    for condition in objects.status(pod).get("conditions") or ():
         if isinstance(condition, Mapping) and condition.get("type") == "Ready":
-            moment = _parse_time(condition.get("lastTransitionTime"))
+            moment = timestamps.parse(condition.get("lastTransitionTime"))
             if moment is not None:
                 return moment
-    return _parse_time(_meta(pod).get("creationTimestamp"))
+    return timestamps.parse(objects.meta(pod).get("creationTimestamp"))
 
 
 def trigger_time(service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> str | None:
     """The latest change among the Service and its pods' readiness: the value of
     `endpoints.kubernetes.io/last-change-trigger-time`."""
-    moments = [_parse_time(_meta(service).get("creationTimestamp"))]
+    moments = [timestamps.parse(objects.meta(service).get("creationTimestamp"))]
     moments += [_pod_trigger_time(pod) for pod in pods]
     known = [m for m in moments if m is not None]
     return timestamps.rfc3339(max(known)) if known else None
@@ -469,7 +439,7 @@ def trigger_time(service: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) 
 
 def endpoint_labels(service: Mapping[str, Any]) -> dict[str, str]:
     """The Service's labels, the headless mark, and this controller's own."""
-    labels = _labels(service)
+    labels = dict(objects.labels(service))
     if is_headless(service):
         labels[HEADLESS_LABEL] = ""
     else:
@@ -489,15 +459,15 @@ def desired_endpoints(
     truncated = truncate(subsets)
     labels = endpoint_labels(service)
     if current is not None:
-        annotations = _meta(current).get("annotations") or {}
+        annotations = objects.meta(current).get("annotations") or {}
         capacity_right = (annotations.get(OVER_CAPACITY_ANNOTATION) == "truncated") == truncated
         if (
             (current.get("subsets") or []) == subsets
-            and _labels(current) == labels
+            and objects.labels(current) == labels
             and capacity_right
         ):
             return None
-    meta = _meta(service)
+    meta = objects.meta(service)
     body: Obj = (
         copy.deepcopy(dict(current))
         if current is not None
@@ -536,7 +506,7 @@ def desired_endpoints(
 
 def address_types(service: Mapping[str, Any]) -> list[str]:
     """The address types the Service's slices have (Kubernetes' getAddressTypesForService)."""
-    spec = _spec(service)
+    spec = objects.spec(service)
     families = [f for f in spec.get("ipFamilies") or () if f in (IPV4, IPV6)]
     if families:
         return list(dict.fromkeys(families))
@@ -560,7 +530,7 @@ def slice_endpoint(pod: Mapping[str, Any], service: Mapping[str, Any], address_t
     hostname = _hostname(pod, service)
     if hostname:
         endpoint["hostname"] = hostname
-    node = _spec(pod).get("nodeName")
+    node = objects.spec(pod).get("nodeName")
     if node:
         endpoint["nodeName"] = node
     endpoint["targetRef"] = _target_ref(pod)
@@ -570,7 +540,7 @@ def slice_endpoint(pod: Mapping[str, Any], service: Mapping[str, Any], address_t
 def slice_ports(service: Mapping[str, Any], pod: Mapping[str, Any]) -> list[Obj]:
     """The ports this pod offers for the Service, as a slice lists them."""
     ports: list[Obj] = []
-    for service_port in _spec(service).get("ports") or ():
+    for service_port in objects.spec(service).get("ports") or ():
         if not isinstance(service_port, Mapping):
             continue
         number = find_port(pod, service_port)
@@ -608,16 +578,16 @@ def ports_key(ports: Iterable[Mapping[str, Any]] | None) -> PortsKey:
 
 
 def slice_labels(service: Mapping[str, Any]) -> dict[str, str]:
-    labels = {k: v for k, v in _labels(service).items() if k not in _RESERVED_LABELS}
+    labels = {k: v for k, v in objects.labels(service).items() if k not in _RESERVED_LABELS}
     if is_headless(service):
         labels[HEADLESS_LABEL] = ""
-    labels[SERVICE_NAME_LABEL] = str(_meta(service).get("name"))
+    labels[SERVICE_NAME_LABEL] = str(objects.meta(service).get("name"))
     labels[MANAGED_BY_LABEL] = CONTROLLER_NAME
     return labels
 
 
 def owner_reference(service: Mapping[str, Any]) -> Obj:
-    meta = _meta(service)
+    meta = objects.meta(service)
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -629,10 +599,10 @@ def owner_reference(service: Mapping[str, Any]) -> Obj:
 
 
 def owned_by(slice_: Mapping[str, Any], service: Mapping[str, Any]) -> bool:
-    uid = _meta(service).get("uid")
+    uid = objects.meta(service).get("uid")
     return any(
         isinstance(ref, Mapping) and ref.get("uid") == uid and ref.get("controller") is True
-        for ref in _meta(slice_).get("ownerReferences") or ()
+        for ref in objects.meta(slice_).get("ownerReferences") or ()
     )
 
 
@@ -640,7 +610,7 @@ def new_slice(
     service: Mapping[str, Any], *, address_type: str, ports: Sequence[Mapping[str, Any]]
 ) -> Obj:
     """A slice of the Service to create (named by the API server from generateName)."""
-    meta = _meta(service)
+    meta = objects.meta(service)
     slice_meta: Obj = {
         "generateName": f"{meta.get('name')}-",
         "namespace": meta.get("namespace"),
@@ -673,7 +643,7 @@ class SlicePlan:
 
 
 def _name(obj: Mapping[str, Any]) -> str:
-    return str(_meta(obj).get("name") or "")
+    return str(objects.meta(obj).get("name") or "")
 
 
 def _with_endpoints(slice_: Mapping[str, Any], endpoints: list[Obj], labels: dict[str, str]) -> Obj:
@@ -714,7 +684,7 @@ def _by_ports(
                 updates[_name(existing_slice)] = _with_endpoints(existing_slice, kept, labels)
             else:
                 deletes.append(dict(existing_slice))
-        elif _labels(existing_slice) != labels:
+        elif objects.labels(existing_slice) != labels:
             updates[_name(existing_slice)] = _with_endpoints(existing_slice, kept, labels)
         else:
             unchanged.append(existing_slice)
@@ -782,7 +752,7 @@ def plan_slices(
         creates += type_creates
         updates.update(type_updates)
         deletes += type_deletes
-    if _meta(service).get("deletionTimestamp"):
+    if objects.meta(service).get("deletionTimestamp"):
         # The garbage collector is taking the slices away: creating more would race it.
         creates = []
     return SlicePlan(
@@ -844,7 +814,7 @@ def _plan_type(
             and not deletes[0].get("endpoints")
             and not deletes[0].get("ports")
             and owned_by(deletes[0], service)
-            and _labels(deletes[0]) == placeholder["metadata"]["labels"]
+            and objects.labels(deletes[0]) == placeholder["metadata"]["labels"]
         ):
             deletes = []
         else:
@@ -869,10 +839,10 @@ def _plan_type(
 
 def _slice_service_key(slice_: Obj) -> tuple[str, ...]:
     """`tenant/namespace/service` of a slice this controller manages."""
-    labels = _meta(slice_).get("labels") or {}
+    labels = objects.meta(slice_).get("labels") or {}
     if labels.get(MANAGED_BY_LABEL) != CONTROLLER_NAME or not labels.get(SERVICE_NAME_LABEL):
         return ()
-    meta = _meta(slice_)
+    meta = objects.meta(slice_)
     return (service_key(_tenant(slice_), str(meta.get("namespace")), labels[SERVICE_NAME_LABEL]),)
 
 
@@ -949,7 +919,7 @@ class EndpointsController:
         # Endpoints whose Service went while nobody watched.
         for endpoints in self._endpoints.list():
             key = self._endpoints.key(endpoints)
-            annotations = _meta(endpoints).get("annotations") or {}
+            annotations = objects.meta(endpoints).get("annotations") or {}
             if key not in self._services and LEADER_ANNOTATION not in annotations:
                 self._queue.add(key)
         await common.work(
@@ -967,7 +937,7 @@ class EndpointsController:
         self._queue.add(self._services.key(service))
 
     def _services_selecting(self, pod: Obj) -> set[str]:
-        meta = _meta(pod)
+        meta = objects.meta(pod)
         namespace = f"{_tenant(pod)}/{meta.get('namespace')}"
         keys: set[str] = set()
         for service in self._services.by_index(BY_NAMESPACE, namespace):
@@ -981,7 +951,7 @@ class EndpointsController:
             self._queue.add(key)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if _meta(old).get("resourceVersion") == _meta(new).get("resourceVersion"):
+        if objects.meta(old).get("resourceVersion") == objects.meta(new).get("resourceVersion"):
             return
         if _endpoint_view(old) == _endpoint_view(new):
             return
@@ -999,7 +969,7 @@ class EndpointsController:
             writes = self._writes.get(key)
             name = _name(slice_)
             if writes is not None and name in writes.versions:
-                version = str(_meta(slice_).get("resourceVersion") or "")
+                version = str(objects.meta(slice_).get("resourceVersion") or "")
                 if _newer_or_same(version, writes.versions[name]):
                     del writes.versions[name]
             if key in self._services:
@@ -1059,7 +1029,7 @@ class EndpointsController:
         wanted = desired_endpoints(service, pods, current)
         if wanted is None:
             return
-        meta = _meta(service)
+        meta = objects.meta(service)
         tenant = _tenant(service)
         try:
             if current is None:
@@ -1108,10 +1078,10 @@ class EndpointsController:
 
     def _note_write(self, key: str, slice_: Obj) -> None:
         name = _name(slice_)
-        version = str(_meta(slice_).get("resourceVersion") or "")
+        version = str(objects.meta(slice_).get("resourceVersion") or "")
         cached = self._slices.get(self._slices.key(slice_))
         if cached is not None and _newer_or_same(
-            str(_meta(cached).get("resourceVersion") or ""), version
+            str(objects.meta(cached).get("resourceVersion") or ""), version
         ):
             return
         writes = self._writes.setdefault(key, _Writes())
@@ -1133,7 +1103,7 @@ class EndpointsController:
         plan = plan_slices(service, pods, existing, max_per_slice=self._max_per_slice)
         if plan.empty:
             return
-        meta = _meta(service)
+        meta = objects.meta(service)
         tenant = _tenant(service)
         namespace = meta.get("namespace")
         moment = trigger_time(service, pods)
@@ -1145,7 +1115,7 @@ class EndpointsController:
                         _name(doomed),
                         namespace=namespace,
                         tenant=tenant,
-                        preconditions={"uid": _meta(doomed).get("uid")},
+                        preconditions={"uid": objects.meta(doomed).get("uid")},
                     )
                 except errors.NotFound:
                     continue
@@ -1209,14 +1179,14 @@ def _stamp(slice_: Obj, moment: str | None) -> None:
 
 def _endpoint_view(pod: Mapping[str, Any]) -> tuple[Any, ...]:
     """What of a pod its endpoints depend on: a change elsewhere concerns no Service."""
-    spec = _spec(pod)
-    status = _status(pod)
+    spec = objects.spec(pod)
+    status = objects.status(pod)
     container_ports = [
         (c or {}).get("ports") for c in spec.get("containers") or () if isinstance(c, Mapping)
     ]
     return (
-        _meta(pod).get("labels"),
-        bool(_meta(pod).get("deletionTimestamp")),
+        objects.meta(pod).get("labels"),
+        bool(objects.meta(pod).get("deletionTimestamp")),
         is_ready(pod),
         _pod_trigger_time(pod),
         tuple(pod_ips(pod)),

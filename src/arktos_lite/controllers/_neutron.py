@@ -409,26 +409,16 @@ def orphans(
     for port in ports:
         if port.get("device_owner") != DEVICE_OWNER or port.get("device_id") in uids:
             continue
-        created = _parse_time(port.get("created_at"))
+        created = timestamps.parse(port.get("created_at"))
         if created is not None and (now - created).total_seconds() < grace:
             continue
         found.append(str(port["id"]))
     return found
 
 
-def _parse_time(value: Any) -> datetime.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
-
-
 def overdue(pod: Mapping[str, Any], *, now: datetime.datetime, timeout: float) -> bool:
     """Whether a deleted pod has waited `timeout` seconds past its deletion deadline."""
-    deadline = _parse_time((pod.get("metadata") or {}).get("deletionTimestamp"))
+    deadline = timestamps.parse((pod.get("metadata") or {}).get("deletionTimestamp"))
     return deadline is not None and (now - deadline).total_seconds() >= timeout
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import trio
 
 from arktos_lite import client, machinery
+from arktos_lite.api import timestamps
 from arktos_lite.controllers import ControllerManagerOptions, _actions as actions
 
 from .conftest import PODS, Controllers, eventually, exists, resource
@@ -109,7 +110,7 @@ async def test_an_action_for_a_missing_pod_completes_with_an_error(
     await make_action(api, "orphan", pod="ghost", pod_id="0000")
     failed = await eventually(lambda: _failed(api, "orphan"))
     # Retention counts from when it failed.
-    assert actions.parse_time(failed["status"].pop("completionTime")) is not None
+    assert timestamps.parse(failed["status"].pop("completionTime")) is not None
     assert failed["status"] == {
         "complete": True,
         "error": "pod ghost no longer exists",

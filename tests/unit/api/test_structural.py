@@ -1641,6 +1641,7 @@ def test_public_api() -> None:
         "errors",
         "hash_key",
         "managed",
+        "objects",
         "partitions",
         "patch",
         "resources",

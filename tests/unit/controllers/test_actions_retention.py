@@ -202,7 +202,7 @@ async def test_an_action_whose_pod_is_gone_is_stamped_when_it_fails(
         failed = h.api.objects["actions", "orphan"]["status"]
         assert failed["complete"] is True
         assert failed["error"] == "pod vm no longer exists"
-        failed_at = actions.parse_time(failed["completionTime"])
+        failed_at = timestamps.parse(failed["completionTime"])
         assert failed_at is not None
         assert abs((failed_at - wall_clock()).total_seconds()) <= 2
         # Kept for the whole retention period after failing, however old it was.

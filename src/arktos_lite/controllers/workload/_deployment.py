@@ -58,7 +58,7 @@ from typing import Any
 import trio
 
 from arktos_lite import client, machinery
-from arktos_lite.api import errors, resources, selectors
+from arktos_lite.api import errors, objects as api_objects, resources, selectors, timestamps
 from arktos_lite.controllers.workload import (
     _deployment_objects as objects,
     _deployment_steps as steps,
@@ -162,11 +162,11 @@ class _Pass:
         return list(self.sets.values())
 
     def put(self, rs: Obj) -> None:
-        self.sets[str(objects.meta(rs)["name"])] = rs
+        self.sets[str(api_objects.meta(rs)["name"])] = rs
 
     @property
     def strategy(self) -> steps.Strategy:
-        return steps.Strategy.from_spec(objects.spec(self.deployment))
+        return steps.Strategy.from_spec(api_objects.spec(self.deployment))
 
     @property
     def replicas(self) -> int:
@@ -174,30 +174,30 @@ class _Pass:
 
     @property
     def name(self) -> str:
-        return str(objects.meta(self.deployment).get("name") or "")
+        return str(api_objects.meta(self.deployment).get("name") or "")
 
 
 def _rv(obj: Mapping[str, Any]) -> int:
     try:
-        return int(objects.meta(obj).get("resourceVersion") or 0)
+        return int(api_objects.meta(obj).get("resourceVersion") or 0)
     except ValueError:
         return 0
 
 
 def _where(obj: Mapping[str, Any]) -> tuple[str, str]:
-    meta = objects.meta(obj)
+    meta = api_objects.meta(obj)
     return str(meta.get("tenant") or resources.SYSTEM_TENANT), str(meta.get("namespace") or "")
 
 
 def _deployment_controller_uid(rs: Obj) -> tuple[str, ...]:
-    ref = objects.controller_ref(rs)
+    ref = api_objects.controller_ref(rs)
     if ref is not None and ref.get("kind") == KIND and ref.get("uid"):
         return (str(ref["uid"]),)
     return ()
 
 
 def new_controller_ref(deployment: Mapping[str, Any]) -> Obj:
-    meta = objects.meta(deployment)
+    meta = api_objects.meta(deployment)
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -323,7 +323,7 @@ class DeploymentController:
 
     def _owner_key(self, rs: Obj) -> str | None:
         """The key of the Deployment named by the controller reference of `rs`."""
-        ref = objects.controller_ref(rs)
+        ref = api_objects.controller_ref(rs)
         if ref is None or ref.get("kind") != KIND or not ref.get("name"):
             return None
         tenant, namespace = _where(rs)
@@ -334,11 +334,11 @@ class DeploymentController:
         if key is None:
             return
         deployment = self._deployments.get(key)
-        ref = objects.controller_ref(rs)
+        ref = api_objects.controller_ref(rs)
         if (
             deployment is not None
             and ref is not None
-            and objects.meta(deployment).get("uid") == ref.get("uid")
+            and api_objects.meta(deployment).get("uid") == ref.get("uid")
         ):
             self._queue.add(key)
 
@@ -370,10 +370,12 @@ class DeploymentController:
         self._enqueue_owner(rs)
 
     def _orphan_changed(self, rs: Obj) -> None:
-        if objects.controller_ref(rs) is not None or objects.meta(rs).get("deletionTimestamp"):
+        if api_objects.controller_ref(rs) is not None or api_objects.meta(rs).get(
+            "deletionTimestamp"
+        ):
             return
         tenant, namespace = _where(rs)
-        rs_labels = objects.labels(rs)
+        rs_labels = api_objects.labels(rs)
         for deployment in self._deployments.by_index(BY_NAMESPACE, f"{tenant}/{namespace}"):
             selector = objects.label_selector(deployment)
             if selector is not None and not selector.empty and selector.matches(rs_labels):
@@ -412,7 +414,7 @@ class DeploymentController:
         if deployment is None:
             self._pending.pop(key, None)
             return
-        hash_key = objects.meta(deployment).get("hashKey")
+        hash_key = api_objects.meta(deployment).get("hashKey")
         if not isinstance(hash_key, int):
             return
         with self._ranges.gate.hold(hash_key) as mine:
@@ -446,10 +448,10 @@ class DeploymentController:
                 reason=Reason.SELECTING_ALL,
                 message="This deployment is selecting all pods. A non-empty selector is required.",
             )
-            generation = objects.meta(deployment).get("generation") or 0
+            generation = api_objects.meta(deployment).get("generation") or 0
             if objects.status_count(deployment, "observedGeneration") < generation:
                 await self._write_status(
-                    p, {**objects.status(deployment), "observedGeneration": generation}
+                    p, {**api_objects.status(deployment), "observedGeneration": generation}
                 )
             return
         claimed = await self._claim(p, selector)
@@ -460,14 +462,14 @@ class DeploymentController:
             return
         for rs in claimed:
             p.put(rs)
-        if objects.meta(deployment).get("deletionTimestamp"):
+        if api_objects.meta(deployment).get("deletionTimestamp"):
             await self._sync_revision(p, create=False)
             await self._sync_status(p)
             return
         # Pausing and resuming are recorded first, so that a resumed rollout is not
         # judged against the deadline from before the pause.
         await self._check_paused_conditions(p)
-        if objects.spec(p.deployment).get("paused"):
+        if api_objects.spec(p.deployment).get("paused"):
             await self._sync_revision(p, create=False)
             await self._sync_scaling(p)
             return
@@ -488,12 +490,12 @@ class DeploymentController:
     async def _claim(self, p: _Pass, selector: selectors.LabelSelector) -> list[Obj] | None:
         """The ReplicaSets the Deployment controls; None when ownership was just changed."""
         deployment = p.deployment
-        meta = objects.meta(deployment)
+        meta = api_objects.meta(deployment)
         deleting = bool(meta.get("deletionTimestamp"))
         claimed: list[Obj] = []
         changed = False
         for rs in self._replicasets.by_index(BY_CONTROLLER, str(meta.get("uid"))):
-            if selector.matches(objects.labels(rs)):
+            if selector.matches(api_objects.labels(rs)):
                 claimed.append(rs)
             elif not deleting:
                 await self._release(p, rs)
@@ -503,9 +505,9 @@ class DeploymentController:
             orphans = [
                 rs
                 for rs in self._orphans.by_index(BY_NAMESPACE, f"{tenant}/{namespace}")
-                if objects.controller_ref(rs) is None
-                and not objects.meta(rs).get("deletionTimestamp")
-                and selector.matches(objects.labels(rs))
+                if api_objects.controller_ref(rs) is None
+                and not api_objects.meta(rs).get("deletionTimestamp")
+                and selector.matches(api_objects.labels(rs))
             ]
             if orphans and await self._may_adopt(deployment):
                 for rs in orphans:
@@ -514,7 +516,7 @@ class DeploymentController:
 
     async def _may_adopt(self, deployment: Obj) -> bool:
         """Whether the Deployment, read afresh from the API, is the same and not going."""
-        meta = objects.meta(deployment)
+        meta = api_objects.meta(deployment)
         try:
             fresh = await self._api.get(
                 DEPLOYMENTS,
@@ -524,11 +526,11 @@ class DeploymentController:
             )
         except errors.NotFound:
             return False
-        fresh_meta = objects.meta(fresh)
+        fresh_meta = api_objects.meta(fresh)
         return fresh_meta.get("uid") == meta.get("uid") and not fresh_meta.get("deletionTimestamp")
 
     async def _adopt(self, p: _Pass, rs: Obj) -> bool:
-        meta = objects.meta(rs)
+        meta = api_objects.meta(rs)
         refs = [dict(ref) for ref in meta.get("ownerReferences") or ()]
         body = {
             "metadata": {
@@ -553,8 +555,8 @@ class DeploymentController:
         return True
 
     async def _release(self, p: _Pass, rs: Obj) -> None:
-        meta = objects.meta(rs)
-        uid = objects.meta(p.deployment).get("uid")
+        meta = api_objects.meta(rs)
+        uid = api_objects.meta(p.deployment).get("uid")
         refs = [dict(ref) for ref in meta.get("ownerReferences") or () if ref.get("uid") != uid]
         body = {
             "metadata": {
@@ -583,7 +585,7 @@ class DeploymentController:
         """Find (or create) the new ReplicaSet and bring revisions up to date
         (`getAllReplicaSetsAndSyncRevision`)."""
         existing = objects.find_new(p.deployment, p.all)
-        p.new_name = str(objects.meta(existing)["name"]) if existing is not None else None
+        p.new_name = str(api_objects.meta(existing)["name"]) if existing is not None else None
         new_revision = objects.max_revision(p.olds) + 1
         if existing is not None:
             await self._sync_existing_new(p, existing, new_revision=new_revision)
@@ -592,7 +594,7 @@ class DeploymentController:
 
     async def _sync_existing_new(self, p: _Pass, rs: Obj, *, new_revision: int) -> None:
         deployment = p.deployment
-        notes = dict(objects.annotations_of(rs))
+        notes = dict(api_objects.annotations_of(rs))
         changed = objects.set_new_rs_annotations(
             deployment,
             notes,
@@ -600,35 +602,36 @@ class DeploymentController:
             exists=True,
             maximum=p.replicas + p.strategy.surge(p.replicas),
         )
-        min_ready = objects.spec(deployment).get("minReadySeconds") or 0
-        if changed or (objects.spec(rs).get("minReadySeconds") or 0) != min_ready:
+        min_ready = api_objects.spec(deployment).get("minReadySeconds") or 0
+        if changed or (api_objects.spec(rs).get("minReadySeconds") or 0) != min_ready:
             body = {
                 "metadata": {
                     "annotations": notes,
-                    "resourceVersion": objects.meta(rs)["resourceVersion"],
+                    "resourceVersion": api_objects.meta(rs)["resourceVersion"],
                 },
                 "spec": {"minReadySeconds": min_ready},
             }
             await self._patch_replicaset(p, rs, body=body)
             # The Deployment takes the revision on the next pass, from the ReplicaSet.
             return
-        await self._set_deployment_revision(p, objects.annotations_of(rs).get(objects.REVISION, ""))
+        revision = api_objects.annotations_of(rs).get(objects.REVISION, "")
+        await self._set_deployment_revision(p, revision)
         if (
             objects.progress_deadline(p.deployment) is not None
             and objects.get_condition(
-                objects.status(p.deployment), objects.ConditionType.PROGRESSING
+                api_objects.status(p.deployment), objects.ConditionType.PROGRESSING
             )
             is None
         ):
             # Progress is estimated from now on: a rollout found half way starts its clock.
-            status = copy.deepcopy(dict(objects.status(p.deployment)))
+            status = copy.deepcopy(dict(api_objects.status(p.deployment)))
             objects.set_condition(
                 status,
                 objects.new_condition(
                     objects.ConditionType.PROGRESSING,
                     objects.ConditionStatus.TRUE,
                     reason=objects.ConditionReason.FOUND_NEW_RS,
-                    message=f"Found new replica set {_quoted(str(objects.meta(rs)['name']))}",
+                    message=f"Found new replica set {_quoted(str(api_objects.meta(rs)['name']))}",
                     now=self._now(),
                 ),
             )
@@ -636,9 +639,9 @@ class DeploymentController:
 
     async def _create_new(self, p: _Pass, *, new_revision: int) -> None:
         deployment = p.deployment
-        meta = objects.meta(deployment)
+        meta = api_objects.meta(deployment)
         tenant, namespace = _where(deployment)
-        collisions = objects.status(deployment).get("collisionCount")
+        collisions = api_objects.status(deployment).get("collisionCount")
         template = copy.deepcopy(dict(objects.template(deployment)))
         pod_hash = objects.template_hash(
             template, collisions if isinstance(collisions, int) else None
@@ -646,7 +649,7 @@ class DeploymentController:
         template_meta = template.setdefault("metadata", {})
         rs_labels = {**(template_meta.get("labels") or {}), objects.POD_TEMPLATE_HASH: pod_hash}
         template_meta["labels"] = rs_labels
-        selector = copy.deepcopy(dict(objects.spec(deployment).get("selector") or {}))
+        selector = copy.deepcopy(dict(api_objects.spec(deployment).get("selector") or {}))
         selector["matchLabels"] = {
             **(selector.get("matchLabels") or {}),
             objects.POD_TEMPLATE_HASH: pod_hash,
@@ -678,8 +681,8 @@ class DeploymentController:
         if meta.get("tenant"):
             rs_meta["tenant"] = meta["tenant"]
         rs_spec: Obj = {"replicas": size, "selector": selector, "template": template}
-        if objects.spec(deployment).get("minReadySeconds"):
-            rs_spec["minReadySeconds"] = objects.spec(deployment)["minReadySeconds"]
+        if api_objects.spec(deployment).get("minReadySeconds"):
+            rs_spec["minReadySeconds"] = api_objects.spec(deployment)["minReadySeconds"]
         body: Obj = {
             "apiVersion": API_VERSION,
             "kind": "ReplicaSet",
@@ -704,7 +707,7 @@ class DeploymentController:
             self._scaled_event(p, name, before=0, after=size)
         await self._set_deployment_revision(p, str(new_revision))
         if not existed and objects.progress_deadline(p.deployment) is not None:
-            status = copy.deepcopy(dict(objects.status(p.deployment)))
+            status = copy.deepcopy(dict(api_objects.status(p.deployment)))
             objects.set_condition(
                 status,
                 objects.new_condition(
@@ -729,7 +732,7 @@ class DeploymentController:
         ):
             return found
         # Someone else's ReplicaSet has the name: the next hash must differ.
-        status = copy.deepcopy(dict(objects.status(p.deployment)))
+        status = copy.deepcopy(dict(api_objects.status(p.deployment)))
         count = status.get("collisionCount")
         status["collisionCount"] = (count if isinstance(count, int) else 0) + 1
         await self._write_status(p, status)
@@ -744,7 +747,7 @@ class DeploymentController:
     async def _create_failed(self, p: _Pass, name: str, *, error: errors.StatusError) -> None:
         message = f"Failed to create new replica set {_quoted(name)}: {error}"
         if objects.progress_deadline(p.deployment) is not None:
-            status = copy.deepcopy(dict(objects.status(p.deployment)))
+            status = copy.deepcopy(dict(api_objects.status(p.deployment)))
             objects.set_condition(
                 status,
                 objects.new_condition(
@@ -768,13 +771,13 @@ class DeploymentController:
         )
 
     async def _set_deployment_revision(self, p: _Pass, revision: str) -> None:
-        if objects.annotations_of(p.deployment).get(objects.REVISION) == revision:
+        if api_objects.annotations_of(p.deployment).get(objects.REVISION) == revision:
             return
         await self._annotate(p, objects.REVISION, revision)
 
     async def _annotate(self, p: _Pass, key: str, value: str | None) -> None:
         """Set (None: remove) one annotation of the Deployment, if it has not changed since."""
-        meta = objects.meta(p.deployment)
+        meta = api_objects.meta(p.deployment)
         body = {
             "metadata": {"annotations": {key: value}, "resourceVersion": meta["resourceVersion"]}
         }
@@ -809,7 +812,8 @@ class DeploymentController:
             status_replicas=objects.status_count(p.deployment, "replicas"),
         )
         await self._apply(p, plan)
-        if objects.spec(p.deployment).get("paused") and objects.rollback_to(p.deployment) is None:
+        paused = api_objects.spec(p.deployment).get("paused")
+        if paused and objects.rollback_to(p.deployment) is None:
             await self._cleanup(p)
         await self._sync_status(p)
 
@@ -827,7 +831,7 @@ class DeploymentController:
         maximum = wanted + p.strategy.surge(wanted)
         resize = before != size
         stale = objects.replicas_annotations_need_update(
-            objects.annotations_of(rs), desired=wanted, maximum=maximum
+            api_objects.annotations_of(rs), desired=wanted, maximum=maximum
         )
         if not resize and not (annotations and stale):
             return False
@@ -837,17 +841,17 @@ class DeploymentController:
                     objects.DESIRED_REPLICAS: str(wanted),
                     objects.MAX_REPLICAS: str(maximum),
                 },
-                "resourceVersion": objects.meta(rs)["resourceVersion"],
+                "resourceVersion": api_objects.meta(rs)["resourceVersion"],
             },
             "spec": {"replicas": size},
         }
         await self._patch_replicaset(p, rs, body=body)
         if resize:
-            self._scaled_event(p, str(objects.meta(rs)["name"]), before=before, after=size)
+            self._scaled_event(p, str(api_objects.meta(rs)["name"]), before=before, after=size)
         return resize
 
     async def _patch_replicaset(self, p: _Pass, rs: Obj, *, body: Obj) -> Obj:
-        meta = objects.meta(rs)
+        meta = api_objects.meta(rs)
         try:
             updated = await self._api.patch(
                 REPLICASETS,
@@ -887,13 +891,13 @@ class DeploymentController:
         if await self._apply(p, plan):
             await self._sync_rollout_status(p)
             return
-        if objects.deployment_complete(p.deployment, objects.status(p.deployment)):
+        if objects.deployment_complete(p.deployment, api_objects.status(p.deployment)):
             await self._cleanup(p)
         await self._sync_rollout_status(p)
 
     async def _rollout_recreate(self, p: _Pass) -> None:
         down = [
-            steps.Scale(str(objects.meta(rs)["name"]), 0)
+            steps.Scale(str(api_objects.meta(rs)["name"]), 0)
             for rs in p.olds
             if objects.replicas(rs) > 0
         ]
@@ -909,8 +913,8 @@ class DeploymentController:
             await self._create_new(p, new_revision=objects.max_revision(p.olds) + 1)
         new = p.new
         assert new is not None
-        await self._apply(p, [steps.Scale(str(objects.meta(new)["name"]), p.replicas)])
-        if objects.deployment_complete(p.deployment, objects.status(p.deployment)):
+        await self._apply(p, [steps.Scale(str(api_objects.meta(new)["name"]), p.replicas)])
+        if objects.deployment_complete(p.deployment, api_objects.status(p.deployment)):
             await self._cleanup(p)
         await self._sync_rollout_status(p)
 
@@ -919,7 +923,7 @@ class DeploymentController:
         olds = p.olds
         if sum(objects.status_count(rs, "replicas") for rs in olds) > 0:
             return True
-        old_uids = {objects.meta(rs).get("uid") for rs in olds}
+        old_uids = {api_objects.meta(rs).get("uid") for rs in olds}
         if not old_uids:
             return False
         selector = objects.label_selector(p.deployment)
@@ -931,11 +935,11 @@ class DeploymentController:
             label_selector=str(selector) if selector is not None else None,
         )
         for pod in listed.get("items") or ():
-            ref = objects.controller_ref(pod)
+            ref = api_objects.controller_ref(pod)
             if ref is None or ref.get("uid") not in old_uids:
                 continue
             # Pods of unknown phase may still run; only finished ones do not count.
-            if objects.status(pod).get("phase") not in ("Succeeded", "Failed"):
+            if api_objects.status(pod).get("phase") not in ("Succeeded", "Failed"):
                 return True
         return False
 
@@ -944,12 +948,12 @@ class DeploymentController:
         limit = objects.revision_history_limit(p.deployment)
         if limit is None:
             return
-        alive = [rs for rs in p.olds if not objects.meta(rs).get("deletionTimestamp")]
+        alive = [rs for rs in p.olds if not api_objects.meta(rs).get("deletionTimestamp")]
         excess = len(alive) - limit
         if excess <= 0:
             return
         for rs in sorted(alive, key=objects.by_revision)[:excess]:
-            meta = objects.meta(rs)
+            meta = api_objects.meta(rs)
             if (
                 objects.status_count(rs, "replicas") != 0
                 or objects.replicas(rs) != 0
@@ -1001,7 +1005,7 @@ class DeploymentController:
                 return
             notes = objects.rollback_annotations(deployment, rs)
             notes.pop(objects.ROLLBACK_TO, None)
-            meta = objects.meta(deployment)
+            meta = api_objects.meta(deployment)
             operations = [
                 {
                     "op": "test",
@@ -1050,7 +1054,7 @@ class DeploymentController:
     async def _write_status(self, p: _Pass, status: Mapping[str, Any]) -> None:
         """Write `status` through the status subresource unless the Deployment has it."""
         normalized = objects.normalized_status(status)
-        if normalized == objects.normalized_status(objects.status(p.deployment)):
+        if normalized == objects.normalized_status(api_objects.status(p.deployment)):
             return
         p.deployment = await self._api.replace(
             DEPLOYMENTS, {**p.deployment, "status": normalized}, subresource="status"
@@ -1075,7 +1079,7 @@ class DeploymentController:
         if objects.progress_deadline(deployment) is None:
             return
         current = objects.get_condition(
-            objects.status(deployment), objects.ConditionType.PROGRESSING
+            api_objects.status(deployment), objects.ConditionType.PROGRESSING
         )
         if current is not None and current.get("reason") == objects.ConditionReason.TIMED_OUT:
             # Lack of progress, once reported, is not overwritten by a pause.
@@ -1083,14 +1087,14 @@ class DeploymentController:
         paused_before = (
             current is not None and current.get("reason") == objects.ConditionReason.PAUSED
         )
-        paused = bool(objects.spec(deployment).get("paused"))
+        paused = bool(api_objects.spec(deployment).get("paused"))
         if paused and not paused_before:
             reason, message = objects.ConditionReason.PAUSED, "Deployment is paused"
         elif not paused and paused_before:
             reason, message = objects.ConditionReason.RESUMED, "Deployment is resumed"
         else:
             return
-        status = copy.deepcopy(dict(objects.status(deployment)))
+        status = copy.deepcopy(dict(api_objects.status(deployment)))
         objects.set_condition(
             status,
             objects.new_condition(
@@ -1112,7 +1116,7 @@ class DeploymentController:
         progressing = objects.ConditionType.PROGRESSING
         if deadline is None:
             objects.remove_condition(status, progressing)
-        current = objects.get_condition(objects.status(deployment), progressing)
+        current = objects.get_condition(api_objects.status(deployment), progressing)
         finished = (
             status.get("replicas", 0) == status.get("updatedReplicas", 0)
             and current is not None
@@ -1126,7 +1130,7 @@ class DeploymentController:
         else:
             objects.remove_condition(status, objects.ConditionType.REPLICA_FAILURE)
         if objects.normalized_status(status) == objects.normalized_status(
-            objects.status(deployment)
+            api_objects.status(deployment)
         ):
             self._requeue_stuck(p, status, now=now)
             return
@@ -1138,7 +1142,7 @@ class DeploymentController:
         deployment = p.deployment
         new = p.new
         subject = (
-            f"ReplicaSet {_quoted(str(objects.meta(new)['name']))}"
+            f"ReplicaSet {_quoted(str(api_objects.meta(new)['name']))}"
             if new is not None
             else f"Deployment {_quoted(p.name)}"
         )
@@ -1186,7 +1190,7 @@ class DeploymentController:
         deployment = p.deployment
         deadline = objects.progress_deadline(deployment)
         current = objects.get_condition(
-            objects.status(deployment), objects.ConditionType.PROGRESSING
+            api_objects.status(deployment), objects.ConditionType.PROGRESSING
         )
         if deadline is None or current is None:
             return
@@ -1195,7 +1199,7 @@ class DeploymentController:
             or current.get("reason") == objects.ConditionReason.TIMED_OUT
         ):
             return
-        since = objects.parse_time(current.get("lastUpdateTime"))
+        since = timestamps.parse(current.get("lastUpdateTime"))
         if since is None:
             return
         after = (since + datetime.timedelta(seconds=deadline) - now).total_seconds()

@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from arktos_lite.api import selectors, timestamps
+from arktos_lite.api import objects, selectors, timestamps
 from arktos_lite.controllers.workload import _deployment_steps as steps
 
 Obj = dict[str, Any]
@@ -85,31 +85,6 @@ class ConditionReason(enum.StrEnum):
 # Reading objects
 
 
-def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    value = obj.get("metadata")
-    return value if isinstance(value, Mapping) else {}
-
-
-def spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    value = obj.get("spec")
-    return value if isinstance(value, Mapping) else {}
-
-
-def status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    value = obj.get("status")
-    return value if isinstance(value, Mapping) else {}
-
-
-def annotations_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    value = meta(obj).get("annotations")
-    return value if isinstance(value, Mapping) else {}
-
-
-def labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    value = meta(obj).get("labels")
-    return value if isinstance(value, Mapping) else {}
-
-
 def _int(value: Any, default: int = 0) -> int:
     if isinstance(value, bool):
         return default
@@ -120,29 +95,21 @@ def _int(value: Any, default: int = 0) -> int:
 
 def replicas(obj: Mapping[str, Any]) -> int:
     """`spec.replicas`, 1 when unset (the API's default)."""
-    return _int(spec(obj).get("replicas"), 1)
+    return _int(objects.spec(obj).get("replicas"), 1)
 
 
 def status_count(obj: Mapping[str, Any], field: str) -> int:
-    return _int(status(obj).get(field))
-
-
-def controller_ref(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The owner reference with `controller: true`, if any."""
-    for ref in meta(obj).get("ownerReferences") or ():
-        if isinstance(ref, Mapping) and ref.get("controller") is True:
-            return ref
-    return None
+    return _int(objects.status(obj).get(field))
 
 
 def is_controlled_by(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
-    ref = controller_ref(obj)
-    return ref is not None and ref.get("uid") == meta(owner).get("uid")
+    ref = objects.controller_ref(obj)
+    return ref is not None and ref.get("uid") == objects.meta(owner).get("uid")
 
 
 def label_selector(obj: Mapping[str, Any]) -> selectors.LabelSelector | None:
     """`spec.selector`, or None when it is missing or invalid."""
-    raw = spec(obj).get("selector")
+    raw = objects.spec(obj).get("selector")
     if not isinstance(raw, Mapping):
         return None
     try:
@@ -153,7 +120,7 @@ def label_selector(obj: Mapping[str, Any]) -> selectors.LabelSelector | None:
 
 def revision_history_limit(deployment: Mapping[str, Any]) -> int | None:
     """How many old ReplicaSets to keep; None keeps all."""
-    limit = spec(deployment).get("revisionHistoryLimit")
+    limit = objects.spec(deployment).get("revisionHistoryLimit")
     if not isinstance(limit, int) or isinstance(limit, bool) or limit == MAX_INT32:
         return None
     return limit
@@ -161,7 +128,7 @@ def revision_history_limit(deployment: Mapping[str, Any]) -> int | None:
 
 def progress_deadline(deployment: Mapping[str, Any]) -> int | None:
     """`progressDeadlineSeconds`; None when progress is not watched."""
-    deadline = spec(deployment).get("progressDeadlineSeconds")
+    deadline = objects.spec(deployment).get("progressDeadlineSeconds")
     if not isinstance(deadline, int) or isinstance(deadline, bool) or deadline == MAX_INT32:
         return None
     return deadline
@@ -169,13 +136,13 @@ def progress_deadline(deployment: Mapping[str, Any]) -> int | None:
 
 def counts(rs: Mapping[str, Any]) -> steps.Counts:
     """What the rollout arithmetic needs to know of `rs`."""
-    notes = annotations_of(rs)
+    notes = objects.annotations_of(rs)
     return steps.Counts(
-        name=str(meta(rs).get("name") or ""),
-        replicas=_int(spec(rs).get("replicas"), 1),
+        name=str(objects.meta(rs).get("name") or ""),
+        replicas=_int(objects.spec(rs).get("replicas"), 1),
         current=status_count(rs, "replicas"),
         available=status_count(rs, "availableReplicas"),
-        created=str(meta(rs).get("creationTimestamp") or ""),
+        created=str(objects.meta(rs).get("creationTimestamp") or ""),
         desired=_int_annotation(notes, DESIRED_REPLICAS),
         max_replicas=_int_annotation(notes, MAX_REPLICAS),
     )
@@ -193,7 +160,8 @@ def _int_annotation(notes: Mapping[str, str], key: str) -> int | None:
 
 def by_creation(rs: Mapping[str, Any]) -> tuple[str, str]:
     """Oldest first, then by name."""
-    return (str(meta(rs).get("creationTimestamp") or ""), str(meta(rs).get("name") or ""))
+    meta = objects.meta(rs)
+    return (str(meta.get("creationTimestamp") or ""), str(meta.get("name") or ""))
 
 
 # Pod templates and their hash
@@ -251,7 +219,7 @@ def equal_ignore_hash(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 
 def template(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    value = spec(obj).get("template")
+    value = objects.spec(obj).get("template")
     return value if isinstance(value, Mapping) else {}
 
 
@@ -269,7 +237,7 @@ def find_new(deployment: Mapping[str, Any], replica_sets: Iterable[Obj]) -> Obj 
 
 def revision(obj: Mapping[str, Any]) -> int | None:
     """The revision annotation: 0 when missing, None when it is not a number."""
-    value = annotations_of(obj).get(REVISION)
+    value = objects.annotations_of(obj).get(REVISION)
     if value is None:
         return 0
     try:
@@ -305,7 +273,7 @@ def by_revision(rs: Mapping[str, Any]) -> tuple[int, str, str]:
 def copy_annotations(deployment: Mapping[str, Any], notes: dict[str, str]) -> bool:
     """Copy the Deployment's annotations into a ReplicaSet's `notes`; whether any changed."""
     changed = False
-    for key, value in annotations_of(deployment).items():
+    for key, value in objects.annotations_of(deployment).items():
         if key in NOT_COPIED or notes.get(key) == value:
             continue
         notes[key] = value
@@ -383,7 +351,7 @@ def _append_history(history: str, old: str, *, limit: int) -> str:
 
 def rollback_to(deployment: Mapping[str, Any]) -> int | None:
     """The revision the deprecated `rollback.to` annotation asks for, if any."""
-    value = annotations_of(deployment).get(ROLLBACK_TO)
+    value = objects.annotations_of(deployment).get(ROLLBACK_TO)
     if not value:
         return None
     try:
@@ -394,22 +362,12 @@ def rollback_to(deployment: Mapping[str, Any]) -> int | None:
 
 def rollback_annotations(deployment: Mapping[str, Any], rs: Mapping[str, Any]) -> dict[str, str]:
     """The Deployment's annotations after rolling back to `rs` (`SetDeploymentAnnotationsTo`)."""
-    result = {k: v for k, v in annotations_of(deployment).items() if k in NOT_COPIED}
-    result.update({k: v for k, v in annotations_of(rs).items() if k not in NOT_COPIED})
+    result = {k: v for k, v in objects.annotations_of(deployment).items() if k in NOT_COPIED}
+    result.update({k: v for k, v in objects.annotations_of(rs).items() if k not in NOT_COPIED})
     return result
 
 
 # Conditions
-
-
-def parse_time(value: Any) -> datetime.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
 def new_condition(
@@ -468,7 +426,7 @@ def replica_failure(
     Deployment condition."""
     candidates = [new_rs] if new_rs is not None else []
     for rs in [*candidates, *all_sets]:
-        for condition in status(rs).get("conditions") or ():
+        for condition in objects.status(rs).get("conditions") or ():
             if isinstance(condition, Mapping) and condition.get("type") == "ReplicaFailure":
                 moment = condition.get("lastTransitionTime")
                 return {
@@ -518,18 +476,18 @@ def calculate_status(
     """The status the ReplicaSets add up to, with the `Available` condition
     (`calculateStatus`)."""
     available = sum(status_count(rs, "availableReplicas") for rs in all_sets)
-    asked = sum(_int(spec(rs).get("replicas"), 1) for rs in all_sets)
+    asked = sum(_int(objects.spec(rs).get("replicas"), 1) for rs in all_sets)
     current: Obj = {
-        "observedGeneration": _int(meta(deployment).get("generation")),
+        "observedGeneration": _int(objects.meta(deployment).get("generation")),
         "replicas": sum(status_count(rs, "replicas") for rs in all_sets),
         "updatedReplicas": status_count(new_rs, "replicas") if new_rs is not None else 0,
         "readyReplicas": sum(status_count(rs, "readyReplicas") for rs in all_sets),
         "availableReplicas": available,
         # Negative while scaling down with more available than asked for.
         "unavailableReplicas": max(0, asked - available),
-        "conditions": copy.deepcopy(list(status(deployment).get("conditions") or ())),
+        "conditions": copy.deepcopy(list(objects.status(deployment).get("conditions") or ())),
     }
-    collisions = status(deployment).get("collisionCount")
+    collisions = objects.status(deployment).get("collisionCount")
     if collisions is not None:
         current["collisionCount"] = collisions
     if available >= replicas(deployment) - max_unavailable:
@@ -555,17 +513,18 @@ def calculate_status(
 def deployment_complete(deployment: Mapping[str, Any], status_: Mapping[str, Any]) -> bool:
     """Every replica updated and available, and the latest spec observed."""
     wanted = replicas(deployment)
+    generation = _int(objects.meta(deployment).get("generation"))
     return (
         _int(status_.get("updatedReplicas")) == wanted
         and _int(status_.get("replicas")) == wanted
         and _int(status_.get("availableReplicas")) == wanted
-        and _int(status_.get("observedGeneration")) >= _int(meta(deployment).get("generation"))
+        and _int(status_.get("observedGeneration")) >= generation
     )
 
 
 def deployment_progressing(deployment: Mapping[str, Any], new_status: Mapping[str, Any]) -> bool:
     """Whether `new_status` shows progress over the Deployment's current status."""
-    old_status = status(deployment)
+    old_status = objects.status(deployment)
 
     def count(source: Mapping[str, Any], field: str) -> int:
         return _int(source.get(field))
@@ -595,7 +554,7 @@ def deployment_timed_out(
         return False
     if condition.get("reason") == ConditionReason.TIMED_OUT:
         return True
-    since = parse_time(condition.get("lastUpdateTime"))
+    since = timestamps.parse(condition.get("lastUpdateTime"))
     if since is None:
         return False
     return since + datetime.timedelta(seconds=deadline) < now

@@ -48,7 +48,7 @@ from typing import Any
 import trio
 
 from arktos_lite import client, machinery
-from arktos_lite.api import errors, resources, selectors, timestamps
+from arktos_lite.api import errors, objects, resources, selectors, timestamps
 from arktos_lite.controllers.workload import _gate as gate, _partition as partition
 
 logger = logging.getLogger(__name__)
@@ -114,21 +114,8 @@ def _wall_clock() -> datetime.datetime:
 # Reading objects
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
-def controller_ref(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The owner reference with `controller: true`, if any."""
-    for ref in _meta(obj).get("ownerReferences") or ():
-        if isinstance(ref, Mapping) and ref.get("controller") is True:
-            return ref
-    return None
-
-
 def _rs_controller_uid(pod: Obj) -> tuple[str, ...]:
-    ref = controller_ref(pod)
+    ref = objects.controller_ref(pod)
     if ref is not None and ref.get("kind") == KIND and ref.get("uid"):
         return (str(ref["uid"]),)
     return ()
@@ -137,7 +124,7 @@ def _rs_controller_uid(pod: Obj) -> tuple[str, ...]:
 def is_active(pod: Mapping[str, Any]) -> bool:
     """Counts toward replicas: not terminated and not being deleted."""
     phase = (pod.get("status") or {}).get("phase")
-    return phase not in (PodPhase.SUCCEEDED, PodPhase.FAILED) and not _meta(pod).get(
+    return phase not in (PodPhase.SUCCEEDED, PodPhase.FAILED) and not objects.meta(pod).get(
         "deletionTimestamp"
     )
 
@@ -154,23 +141,12 @@ def is_ready(pod: Mapping[str, Any]) -> bool:
     return condition is not None and condition.get("status") == "True"
 
 
-def parse_time(value: Any) -> datetime.datetime | None:
-    """An RFC 3339 timestamp as an aware datetime; None when missing or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
-
-
 def ready_since(pod: Mapping[str, Any]) -> datetime.datetime | None:
     """When a ready pod became ready."""
     condition = _ready_condition(pod)
     if condition is None or condition.get("status") != "True":
         return None
-    return parse_time(condition.get("lastTransitionTime"))
+    return timestamps.parse(condition.get("lastTransitionTime"))
 
 
 def is_available(pod: Mapping[str, Any], *, min_ready_seconds: int, now: datetime.datetime) -> bool:
@@ -185,17 +161,12 @@ def is_available(pod: Mapping[str, Any], *, min_ready_seconds: int, now: datetim
 
 def _namespace_key(obj: Mapping[str, Any]) -> str:
     """`tenant/namespace` of a namespaced object, as `machinery.by_namespace` gives it."""
-    meta = _meta(obj)
+    meta = objects.meta(obj)
     return f"{meta.get('tenant') or resources.SYSTEM_TENANT}/{meta.get('namespace')}"
 
 
-def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    labels = _meta(obj).get("labels")
-    return labels if isinstance(labels, Mapping) else {}
-
-
 def _deletion_cost(pod: Mapping[str, Any]) -> int:
-    value = (_meta(pod).get("annotations") or {}).get(DELETION_COST)
+    value = (objects.meta(pod).get("annotations") or {}).get(DELETION_COST)
     try:
         return int(value) if value is not None else 0
     except ValueError:
@@ -237,7 +208,7 @@ def deletion_order(pods: Sequence[Obj], *, related: Iterable[Obj] = ()) -> list[
             -per_node.get(node, 0) if node else 0,
             _time_key(ready_since(pod)) if ready else (0, 0.0),
             -_max_restarts(pod),
-            _time_key(parse_time(_meta(pod).get("creationTimestamp"))),
+            _time_key(timestamps.parse(objects.meta(pod).get("creationTimestamp"))),
         )
 
     return sorted(pods, key=key)
@@ -257,7 +228,7 @@ def slow_start_sizes(count: int, *, initial: int = SLOW_START_INITIAL_BATCH) -> 
 
 def pod_from_template(rs: Mapping[str, Any]) -> Obj:
     """A new pod of `rs`: its template, `generateName` `<rs>-`, controlled by it."""
-    meta = _meta(rs)
+    meta = objects.meta(rs)
     template = (rs.get("spec") or {}).get("template") or {}
     template_meta = template.get("metadata") or {}
     pod_meta: Obj = {
@@ -280,7 +251,7 @@ def pod_from_template(rs: Mapping[str, Any]) -> Obj:
 
 
 def new_controller_ref(rs: Mapping[str, Any]) -> Obj:
-    meta = _meta(rs)
+    meta = objects.meta(rs)
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -330,7 +301,7 @@ def calculate_status(
     fully_labeled = sum(
         1
         for pod in pods
-        if all(_labels(pod).get(key) == value for key, value in template_labels.items())
+        if all(objects.labels(pod).get(key) == value for key, value in template_labels.items())
     )
     status["replicas"] = len(pods)
     status["fullyLabeledReplicas"] = fully_labeled
@@ -338,7 +309,7 @@ def calculate_status(
     status["availableReplicas"] = sum(
         1 for pod in pods if is_available(pod, min_ready_seconds=min_ready, now=now)
     )
-    status["observedGeneration"] = int(_meta(rs).get("generation") or 0)
+    status["observedGeneration"] = int(objects.meta(rs).get("generation") or 0)
     conditions: list[Obj] = list(status.get("conditions") or [])
     has_failure = any(c.get("type") == ConditionType.REPLICA_FAILURE for c in conditions)
     if failure is not None and not has_failure:
@@ -469,12 +440,12 @@ class ReplicaSetController:
 
     def _owner_key(self, pod: Obj) -> str | None:
         """The key of the cached ReplicaSet controlling `pod`."""
-        ref = controller_ref(pod)
+        ref = objects.controller_ref(pod)
         if ref is None or ref.get("kind") != KIND:
             return None
         key = f"{_namespace_key(pod)}/{ref.get('name')}"
         rs = self._replicasets.get(key)
-        if rs is None or _meta(rs).get("uid") != ref.get("uid"):
+        if rs is None or objects.meta(rs).get("uid") != ref.get("uid"):
             return None
         return key
 
@@ -482,8 +453,8 @@ class ReplicaSetController:
         key = self._owner_key(pod)
         if key is None:
             return
-        uid = str(_meta(pod).get("uid") or "")
-        if _meta(pod).get("deletionTimestamp"):
+        uid = str(objects.meta(pod).get("uid") or "")
+        if objects.meta(pod).get("deletionTimestamp"):
             self._expectations.deletion_observed(key, uid)
         elif uid in self._adopting:
             self._adopting.discard(uid)
@@ -493,9 +464,9 @@ class ReplicaSetController:
 
     def _update_pod(self, old: Obj, new: Obj) -> None:
         new_key = self._owner_key(new)
-        being_deleted = bool(_meta(new).get("deletionTimestamp"))
-        if being_deleted and not _meta(old).get("deletionTimestamp") and new_key is not None:
-            self._expectations.deletion_observed(new_key, str(_meta(new).get("uid") or ""))
+        being_deleted = bool(objects.meta(new).get("deletionTimestamp"))
+        if being_deleted and not objects.meta(old).get("deletionTimestamp") and new_key is not None:
+            self._expectations.deletion_observed(new_key, str(objects.meta(new).get("uid") or ""))
         old_key = self._owner_key(old)
         if old_key is not None and old_key != new_key:
             self._queue.add(old_key)
@@ -512,13 +483,13 @@ class ReplicaSetController:
         key = self._owner_key(pod)
         if key is None:
             return
-        self._expectations.deletion_observed(key, str(_meta(pod).get("uid") or ""))
+        self._expectations.deletion_observed(key, str(objects.meta(pod).get("uid") or ""))
         self._queue.add(key)
 
     def _orphan_changed(self, pod: Obj) -> None:
-        if controller_ref(pod) is not None or not is_active(pod):
+        if objects.controller_ref(pod) is not None or not is_active(pod):
             return
-        labels = _labels(pod)
+        labels = objects.labels(pod)
         for rs in self._replicasets.by_index(BY_NAMESPACE, _namespace_key(pod)):
             selector = _selector(rs)
             if selector is not None and not selector.empty and selector.matches(labels):
@@ -534,7 +505,7 @@ class ReplicaSetController:
         if rs is None:
             self._expectations.delete(key)
             return
-        hash_key = _meta(rs).get("hashKey")
+        hash_key = objects.meta(rs).get("hashKey")
         if not isinstance(hash_key, int):
             return
         with self._ranges.gate.hold(hash_key) as mine:
@@ -563,7 +534,7 @@ class ReplicaSetController:
         pods = await self._claim_pods(rs, selector)
         active = [pod for pod in pods if is_active(pod)]
         failure: ManageError | None = None
-        if satisfied and not _meta(rs).get("deletionTimestamp"):
+        if satisfied and not objects.meta(rs).get("deletionTimestamp"):
             failure = await self._manage_replicas(key, rs, active)
         now = self._now()
         status = calculate_status(rs, active, failure=failure, now=now)
@@ -584,7 +555,7 @@ class ReplicaSetController:
 
     async def _claim_pods(self, rs: Obj, selector: selectors.LabelSelector) -> list[Obj]:
         """The pods `rs` controls after adopting matching orphans and releasing misfits."""
-        meta = _meta(rs)
+        meta = objects.meta(rs)
         uid = str(meta["uid"])
         deleting = bool(meta.get("deletionTimestamp"))
         claimed: list[Obj] = []
@@ -592,7 +563,7 @@ class ReplicaSetController:
             if not is_active(pod):
                 # Terminated pods are neither counted nor released.
                 continue
-            if selector.matches(_labels(pod)):
+            if selector.matches(objects.labels(pod)):
                 claimed.append(pod)
             elif not deleting:
                 await self._release(rs, pod)
@@ -601,7 +572,9 @@ class ReplicaSetController:
         orphans = [
             pod
             for pod in self._orphans.by_index(BY_NAMESPACE, _namespace_key(rs))
-            if controller_ref(pod) is None and is_active(pod) and selector.matches(_labels(pod))
+            if objects.controller_ref(pod) is None
+            and is_active(pod)
+            and selector.matches(objects.labels(pod))
         ]
         if orphans and await self._may_adopt(rs):
             for pod in orphans:
@@ -612,7 +585,7 @@ class ReplicaSetController:
 
     async def _may_adopt(self, rs: Obj) -> bool:
         """Whether `rs`, read afresh from the API, is the same and not being deleted."""
-        meta = _meta(rs)
+        meta = objects.meta(rs)
         try:
             fresh = await self._api.get(
                 REPLICASETS,
@@ -622,11 +595,11 @@ class ReplicaSetController:
             )
         except errors.NotFound:
             return False
-        fresh_meta = _meta(fresh)
+        fresh_meta = objects.meta(fresh)
         return fresh_meta.get("uid") == meta.get("uid") and not fresh_meta.get("deletionTimestamp")
 
     async def _adopt(self, rs: Obj, pod: Obj) -> Obj | None:
-        meta = _meta(pod)
+        meta = objects.meta(pod)
         uid = str(meta.get("uid") or "")
         refs = [dict(ref) for ref in meta.get("ownerReferences") or ()]
         body = {
@@ -651,12 +624,12 @@ class ReplicaSetController:
         if self._pods.get(self._pods.key(adopted)) is not None:
             # Already seen among owned pods while the patch was answered.
             self._adopting.discard(uid)
-        logger.debug("replicaset %s adopted pod %s", _meta(rs).get("name"), meta.get("name"))
+        logger.debug("replicaset %s adopted pod %s", objects.meta(rs).get("name"), meta.get("name"))
         return adopted
 
     async def _release(self, rs: Obj, pod: Obj) -> None:
-        meta = _meta(pod)
-        rs_uid = _meta(rs).get("uid")
+        meta = objects.meta(pod)
+        rs_uid = objects.meta(rs).get("uid")
         refs = [dict(ref) for ref in meta.get("ownerReferences") or () if ref.get("uid") != rs_uid]
         body = {
             "metadata": {
@@ -673,7 +646,8 @@ class ReplicaSetController:
         except errors.Conflict:
             # The pod changed: decide again with its new state.
             raise _Requeue() from None
-        logger.debug("replicaset %s released pod %s", _meta(rs).get("name"), meta.get("name"))
+        rs_name = objects.meta(rs).get("name")
+        logger.debug("replicaset %s released pod %s", rs_name, meta.get("name"))
 
     # Creating and deleting
 
@@ -704,7 +678,7 @@ class ReplicaSetController:
         return failure
 
     async def _create_pod(self, rs: Obj) -> None:
-        meta = _meta(rs)
+        meta = objects.meta(rs)
         try:
             pod = await self._api.create(
                 PODS,
@@ -724,12 +698,12 @@ class ReplicaSetController:
             rs,
             machinery.EventType.NORMAL,
             reason=Reason.SUCCESSFUL_CREATE,
-            message=f"Created pod: {_meta(pod).get('name')}",
+            message=f"Created pod: {objects.meta(pod).get('name')}",
         )
 
     async def _delete(self, key: str, rs: Obj, active: list[Obj], count: int) -> ManageError | None:
         doomed = deletion_order(active, related=active)[:count]
-        self._expectations.expect_deletions(key, [str(_meta(p).get("uid")) for p in doomed])
+        self._expectations.expect_deletions(key, [str(objects.meta(p).get("uid")) for p in doomed])
         results = await _run_all([_bind(self._delete_pod, key, rs, pod) for pod in doomed])
         errs = [r for r in results if r is not None]
         if errs:
@@ -737,7 +711,7 @@ class ReplicaSetController:
         return None
 
     async def _delete_pod(self, key: str, rs: Obj, pod: Obj) -> None:
-        meta = _meta(pod)
+        meta = objects.meta(pod)
         uid = str(meta.get("uid") or "")
         try:
             await self._api.delete(
@@ -772,7 +746,7 @@ class ReplicaSetController:
         """Write `status` unless `rs` has it already; the status as it now stands."""
         if status == (rs.get("status") or {}):
             return status
-        meta = _meta(rs)
+        meta = objects.meta(rs)
         body = {**rs, "status": status}
         for attempt in range(2):
             try:
@@ -788,7 +762,7 @@ class ReplicaSetController:
                     namespace=meta.get("namespace"),
                     tenant=meta.get("tenant"),
                 )
-                if _meta(fresh).get("uid") != meta.get("uid"):
+                if objects.meta(fresh).get("uid") != meta.get("uid"):
                     return status
                 body = {**fresh, "status": status}
                 continue
