@@ -23,12 +23,17 @@ def _has_libvirt() -> bool:
 # Without libvirt's headers (CI installs them) the VM runtime's tests skip, saying why.
 TEST_DEPS = ["-e", ".[test,vm]" if _has_libvirt() else ".[test]"]
 
+# Two pytest-xdist workers (CI has two cores): the minutes-long soak runs on one while the
+# other runs the rest. Which tests stay together, and which goes first: tests/conftest.py.
+PARALLEL = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
+
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite (slow tests included); pass pytest arguments after `--`."""
+    """The whole test suite (slow tests included); pass pytest arguments after `--`
+    (`-n 0` runs it in one process)."""
     session.install(*TEST_DEPS)
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *PARALLEL, *session.posargs)
 
 
 @nox.session

@@ -25,8 +25,10 @@ import os
 import pathlib
 import random
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -72,14 +74,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, guest: _guest.Guest) -> It
     if missing:
         unavailable(missing)
     data_dir = tmp_path_factory.mktemp("arktos")
-    uri = f"qemu:///embed?root={data_dir / 'libvirt'}"
+    # QEMU's monitor socket goes under libvirt's root, and a UNIX socket path holds 107
+    # bytes: an xdist worker's temporary directory (.../popen-gwN/) is too deep for it.
+    root = pathlib.Path(tempfile.mkdtemp(prefix="arktos-libvirt-"))
+    (data_dir / "libvirt").symlink_to(root)
+    uri = f"qemu:///embed?root={root}"
     # A cluster CIDR of its own, so that clusters of other test runs do not share routes.
     cidr = f"10.{random.randint(160, 230)}.0.0/16"
-    with running_cluster(data_dir, "--vm-runtime-uri", uri, "--cluster-cidr", cidr) as running:
-        arktos("image", "import", str(guest.kernel), "--kernel", "--initrd", str(guest.initrd),
-               "--cmdline", _guest.CMDLINE, "--name", "guest",
-               "--root-dir", str(data_dir / "agent" / "vm"))  # fmt: skip
-        yield running
+    try:
+        with running_cluster(data_dir, "--vm-runtime-uri", uri, "--cluster-cidr", cidr) as running:
+            arktos("image", "import", str(guest.kernel), "--kernel", "--initrd", str(guest.initrd),
+                   "--cmdline", _guest.CMDLINE, "--name", "guest",
+                   "--root-dir", str(data_dir / "agent" / "vm"))  # fmt: skip
+            yield running
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def arktos(*args: str, cluster: Cluster | None = None) -> subprocess.CompletedProcess[str]:

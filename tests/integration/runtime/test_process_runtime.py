@@ -171,8 +171,10 @@ async def test_termination_message_is_the_status_message(env: Env) -> None:
 
 async def test_stop_sends_sigterm(env: Env) -> None:
     sb = await env.sandbox()
-    cid = await env.container(sb, ["sleep", "30"])
-    await env.wait_state(cid, cri.CONTAINER_RUNNING)
+    # Stopped once the workload runs: a signal that reaches it between the wrapper's fork
+    # and its exec finds the wrapper's no-op trap still in place, and is lost.
+    cid = await env.container(sb, ["sh", "-c", "echo ready; exec sleep 30"])
+    await env.wait_log(cid, lambda ls: len(ls) == 1)
     with trio.fail_after(2):
         await env.client.stop_container(cid, timeout=10)
     status = await env.client.container_status(cid)

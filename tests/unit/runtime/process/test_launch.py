@@ -18,11 +18,20 @@ def start(tmp_path: Path, program: list[str], **kw: object) -> tuple[subprocess.
     return proc, exit_file
 
 
-def wait_for_group(pgid: int, count: int) -> None:
+def wait_for_workload(pgid: int, name: str) -> None:
+    """Until the wrapper's child runs `name`: a signal that reaches the child between its
+    fork and its exec still finds the wrapper's no-op trap, and is lost."""
     deadline = time.monotonic() + 5
-    while len(_procfs.group_members(pgid)) < count:
+    while not any(_command(member.pid) == name for member in _procfs.group_members(pgid)):
         assert time.monotonic() < deadline
         time.sleep(0.01)
+
+
+def _command(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
 
 
 def test_exit_code_is_written(tmp_path: Path) -> None:
@@ -33,7 +42,7 @@ def test_exit_code_is_written(tmp_path: Path) -> None:
 
 def test_sigterm_to_the_group_reaches_the_workload(tmp_path: Path) -> None:
     proc, exit_file = start(tmp_path, ["sleep", "30"])
-    wait_for_group(proc.pid, 2)
+    wait_for_workload(proc.pid, "sleep")
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.wait(5) == 128 + signal.SIGTERM
     assert exit_file.read_text().strip() == str(128 + signal.SIGTERM)
@@ -41,7 +50,7 @@ def test_sigterm_to_the_group_reaches_the_workload(tmp_path: Path) -> None:
 
 def test_sigkill_of_the_wrapper_leaves_no_exit_file(tmp_path: Path) -> None:
     proc, exit_file = start(tmp_path, ["sleep", "30"])
-    wait_for_group(proc.pid, 2)
+    wait_for_workload(proc.pid, "sleep")
     os.killpg(proc.pid, signal.SIGKILL)
     assert proc.wait(5) == -signal.SIGKILL
     assert not exit_file.exists()
