@@ -471,7 +471,11 @@ class EtcdStore:
         if compacted is not None:
             raise compacted
         if revision <= 1:
-            self._floor = max(self._floor, revision)  # Nothing is older than revision 1.
+            # Nothing is older than revision 1: only the floor moves, and compacting at
+            # the floor again is compacting at the compact revision (Compacted, as etcd).
+            if revision <= self._floor:
+                raise _errors.Compacted(requested=revision, compact_revision=self._floor)
+            self._floor = revision
             return
         request = pb.CompactionRequest(revision=revision - 1)
         try:
