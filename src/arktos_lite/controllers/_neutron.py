@@ -472,14 +472,14 @@ class NeutronClient:
             raise NeutronError(
                 f"Keystone at {config.keystone_url} refused the credentials of user "
                 f"{config.username!r} for project {config.project_name!r} "
-                f"({answer.status_code}): {_keystone_fault(answer)}",
+                f"({answer.status_code}): {_fault(answer, 'error')}",
                 status=answer.status_code,
                 reason=AUTHENTICATION_FAILED,
             )
         if answer.status_code != 201:
             raise NeutronError(
                 f"Keystone at {config.keystone_url} answered {answer.status_code}: "
-                f"{_keystone_fault(answer)}",
+                f"{_fault(answer, 'error')}",
                 status=answer.status_code,
                 reason=NEUTRON_UNAVAILABLE if answer.status_code >= 500 else NEUTRON_ERROR,
             )
@@ -595,25 +595,16 @@ class NeutronClient:
                 raise
 
 
-def _keystone_fault(answer: httpx.Response) -> str:
+def _fault(answer: httpx.Response, key: str = "NeutronError") -> str:
+    """The message of an OpenStack error answer: its `key` object's (Neutron's
+    `NeutronError`, Keystone's `error`), else the body."""
     try:
         data = answer.json()
     except ValueError:
         return answer.text[:200]
-    fault = data.get("error") if isinstance(data, dict) else None
+    fault = data.get(key) if isinstance(data, dict) else None
     if isinstance(fault, dict):
         return str(fault.get("message") or fault)[:200]
-    return str(data)[:200]
-
-
-def _fault(answer: httpx.Response) -> str:
-    try:
-        data = answer.json()
-    except ValueError:
-        return answer.text[:200]
-    fault = data.get("NeutronError") if isinstance(data, dict) else None
-    if isinstance(fault, dict):
-        return str(fault.get("message") or fault)
     return str(data)[:200]
 
 
