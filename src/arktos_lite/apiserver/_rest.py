@@ -68,7 +68,6 @@ def encode(obj: Obj) -> bytes:
 
 
 _SCALARS = (str, int, float, bool, type(None))
-_PARENTS_REMEMBERED = 4096
 _T = TypeVar("_T")
 
 
@@ -341,9 +340,6 @@ class Rest:
         self._cluster = tuple(cluster)
         self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
         self._service_network = ipaddress.ip_network(service_cidr)
-        # Parent (tenant, namespace) key -> the stored version last looked at, and whether
-        # it was terminating then: creates check their parents without decoding them.
-        self._parents: dict[str, tuple[Stored, bool]] = {}
 
     def check_partition(
         self, resource: resources.Resource, where: Where, name: str | None = None
@@ -1099,18 +1095,10 @@ class Rest:
                 )
             )
         for plural, name, key in parents:
-            stored = await self._stored(key)
-            if stored is None:
+            parent = await self._lookup(key)
+            if parent is None:
                 raise errors.NotFound.for_resource(plural, name)
-            seen = self._parents.get(key)
-            if seen is not None and seen[0] is stored:
-                terminating = seen[1]
-            else:
-                terminating = _terminating(stored.object())
-                if len(self._parents) >= _PARENTS_REMEMBERED:
-                    self._parents.clear()
-                self._parents[key] = (stored, terminating)
-            if terminating:
+            if _terminating(parent):
                 raise errors.Forbidden.for_resource(
                     resource.plural,
                     "",
