@@ -677,15 +677,10 @@ class PodWorker:
             return False
         self._resized[vm_id] = size
         name = vm.get("name") or ""
-        period = 100_000
         try:
             await self.runtime.runtime.update_container_resources(
                 vm_id,
-                cri.LinuxContainerResources(
-                    cpu_period=period,
-                    cpu_quota=wanted.vcpus * period,
-                    memory_limit_in_bytes=wanted.memory,
-                ),
+                _vm_size(wanted.vcpus, wanted.memory),
                 annotations={podconfig.VIRTUAL_MACHINE: orjson.dumps(spec_vm).decode()},
             )
         except (
@@ -738,9 +733,9 @@ class PodWorker:
         resources = cri.LinuxContainerResources()
         if VM_VCPUS in reported and VM_MEMORY in reported:
             # The size it has: a NIC change is no resize.
-            resources.cpu_period = 100_000
-            resources.cpu_quota = _int_version(reported[VM_VCPUS]) * 100_000
-            resources.memory_limit_in_bytes = _int_version(reported[VM_MEMORY])
+            resources = _vm_size(
+                _int_version(reported[VM_VCPUS]), _int_version(reported[VM_MEMORY])
+            )
         try:
             await self.runtime.runtime.update_container_resources(
                 vm_id, resources, annotations={podconfig.VM_NICS: ports}
@@ -1406,6 +1401,14 @@ def _default_pull_policy(image: str) -> str:
     if ":" not in tail or tail.endswith(":latest"):
         return "Always"
     return "IfNotPresent"
+
+
+def _vm_size(vcpus: int, memory: int) -> cri.LinuxContainerResources:
+    """A VM's size as the CRI's resources: `vcpus` whole CPUs, `memory` bytes."""
+    period = podconfig.CPU_PERIOD
+    return cri.LinuxContainerResources(
+        cpu_period=period, cpu_quota=vcpus * period, memory_limit_in_bytes=memory
+    )
 
 
 def _reported_ports(text: str) -> list[Obj]:
