@@ -1,8 +1,12 @@
 """API server benchmarks: GET and create throughput, a large list, watch fan-out, startup.
 
 Figures, not tests: each one is printed beside its goal with PASS or MISS. The server is
-`arktos up --plain-http` in a subprocess on a free loopback port, as users run it; the GET
-baseline is a bare hypercorn "hello" app on the same trio worker, measured in the same run.
+`arktos up --plain-http` in a subprocess on a free loopback port, as users run it; the creates
+are also measured against `arktos apiserver --plain-http`, the API server alone. Baselines on
+the same hypercorn trio worker are measured in the same run: a bare "hello" app for GET, and
+for creates two "floor" apps that decode and encode each pod, one of them also inserting it
+into SQLite, and for watch fan-out a "watch floor" app that keeps the events in a list in
+memory and wakes every watch on each create, run with the same client before arktos.
 Load comes from wrk when it is installed and from a small Python client in this process
 otherwise (the output says which). Client and server share the machine's CPUs, so every
 rate is a lower bound of what the server alone could do. Everything the group starts it
@@ -51,6 +55,8 @@ CONNECTIONS = 32
 WRK_THREADS = 2
 READY_PREFIX = "arktos-lite is ready at "
 HELLO_PREFIX = "hello is ready at "
+FLOOR_PREFIX = "floor is ready at "
+WATCH_FLOOR_PREFIX = "watch floor is ready at "
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 RECEIVE_SIZE = 256 * 1024
@@ -60,6 +66,11 @@ WATCH_WRITE_CONNECTIONS = 16
 WATCH_MARK = b'"name":"wcm-'
 READYZ_POLL_SECONDS = 0.005
 IDLE_SECONDS = 1.0
+# After a create run on `arktos up`, wait (up to the timeout) until its scheduler has caught
+# up, i.e. it uses less than QUIET_CPU of a CPU over QUIET_INTERVAL, so the next run is alone.
+QUIET_CPU = 0.1
+QUIET_INTERVAL = 0.25
+QUIET_TIMEOUT = 20.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -243,12 +254,15 @@ def _ready_line(process: subprocess.Popen[bytes], log: pathlib.Path, prefix: str
     return line[len(prefix) :].strip()
 
 
-def _arktos_command(data_dir: pathlib.Path, *extra: str, port: int = 0) -> list[str]:
+def _arktos_command(
+    data_dir: pathlib.Path, *extra: str, port: int = 0, command: str = "up"
+) -> list[str]:
+    """`arktos COMMAND` (`up` or `apiserver`, which take the same flags) on plain HTTP."""
     return [
         sys.executable,
         "-m",
         "arktos_lite",
-        "up",
+        command,
         "--data-dir",
         str(data_dir),
         "--port",
@@ -259,10 +273,12 @@ def _arktos_command(data_dir: pathlib.Path, *extra: str, port: int = 0) -> list[
 
 
 @contextlib.contextmanager
-def _arktos(workdir: pathlib.Path, name: str, *extra: str) -> Iterator[_Endpoint]:
-    """`arktos up --plain-http` on a fresh data dir and a free loopback port."""
+def _arktos(
+    workdir: pathlib.Path, name: str, *extra: str, command: str = "up"
+) -> Iterator[_Endpoint]:
+    """`arktos COMMAND --plain-http` on a fresh data dir and a free loopback port."""
     log = workdir / f"{name}.log"
-    with _spawned(_arktos_command(workdir / name, *extra), log) as process:
+    with _spawned(_arktos_command(workdir / name, *extra, command=command), log) as process:
         url, kubeconfig = _ready_line(process, log, READY_PREFIX).split("; kubeconfig: ")
         config = yaml.safe_load(pathlib.Path(kubeconfig).read_text())
         yield _endpoint(process, url, config["users"][0]["user"]["token"])
@@ -306,6 +322,176 @@ def _hello(workdir: pathlib.Path) -> Iterator[_Endpoint]:
     log = workdir / "hello.log"
     with _spawned([sys.executable, "-c", _HELLO_SERVER], log) as process:
         yield _endpoint(process, _ready_line(process, log, HELLO_PREFIX), "")
+
+
+# What any create on this stack pays at least: section b's manifest read from `receive`,
+# decoded, given what a create adds (uid, creationTimestamp, resourceVersion) and encoded.
+# With `--sqlite FILE`, each create is also one INSERT, committed alone, in a worker thread.
+_FLOOR_SERVER = """
+import datetime, functools, sqlite3, sys, uuid
+import hypercorn.config, hypercorn.trio, orjson, trio
+
+HEADERS = [(b"content-type", b"application/json")]
+db = None
+if sys.argv[1:2] == ["--sqlite"]:
+    db = sqlite3.connect(sys.argv[2], isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("CREATE TABLE objects (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+revision = 0
+limiter = None
+
+def insert(key, value):
+    with db:
+        return db.execute("INSERT INTO objects (key, value) VALUES (?, ?)", (key, value)).lastrowid
+
+async def app(scope, receive, send):
+    global revision
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    pod = orjson.loads(b"".join(chunks))
+    metadata = pod["metadata"]
+    metadata["uid"] = str(uuid.uuid4())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    metadata["creationTimestamp"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if db is None:
+        revision += 1
+    else:
+        # As in etcd, the stored value holds no resourceVersion: the row id is it.
+        key = scope["path"] + "/" + metadata["name"]
+        revision = await trio.to_thread.run_sync(
+            insert, key, orjson.dumps(pod), limiter=limiter
+        )
+    metadata["resourceVersion"] = str(revision)
+    body = orjson.dumps(pod)
+    headers = HEADERS + [(b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 201, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+async def main():
+    global limiter
+    limiter = trio.CapacityLimiter(1)
+    config = hypercorn.config.Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.keep_alive_timeout = 60
+    async with trio.open_nursery() as nursery:
+        bound = await nursery.start(functools.partial(hypercorn.trio.serve, app, config))
+        print("floor is ready at " + bound[0], flush=True)
+
+trio.run(main)
+"""
+
+
+@contextlib.contextmanager
+def _floor(workdir: pathlib.Path, *, sqlite: pathlib.Path | None = None) -> Iterator[_Endpoint]:
+    """`_FLOOR_SERVER`, with a SQLite insert per create when `sqlite` names a new file."""
+    name = "floor" if sqlite is None else "floor-sqlite"
+    log = workdir / f"{name}.log"
+    extra = [] if sqlite is None else ["--sqlite", str(sqlite)]
+    with _spawned([sys.executable, "-c", _FLOOR_SERVER, *extra], log) as process:
+        yield _endpoint(process, _ready_line(process, log, FLOOR_PREFIX), "")
+
+
+# What fan-out to many watches costs on this stack, with no API work: each create (any POST) is
+# decoded, given the next resourceVersion, encoded and appended to a list of event lines, and
+# wakes every watch at once; a watch (a GET with watch=1) sends all lines new to it as one
+# chunk. Any other GET is an empty list at resourceVersion 1. Authorization is ignored.
+_WATCH_FLOOR_SERVER = """
+import functools
+import hypercorn.config, hypercorn.trio, orjson, trio
+
+JSON = (b"content-type", b"application/json")
+EMPTY_LIST = b'{"metadata":{"resourceVersion":"1"},"items":[]}'
+events = []
+revision = 1
+changed = trio.Event()
+
+async def respond(send, status, body):
+    headers = [JSON, (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+async def until_disconnect(receive, cancel_scope):
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    cancel_scope.cancel()
+
+async def stream(send):
+    position = len(events)
+    while True:
+        if position == len(events):
+            await changed.wait()
+        chunk = b"".join(events[position:])
+        position = len(events)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+async def app(scope, receive, send):
+    global revision, changed
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["method"] == "POST":
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        created = orjson.loads(b"".join(chunks))
+        revision += 1
+        created.setdefault("metadata", {})["resourceVersion"] = str(revision)
+        body = orjson.dumps(created)
+        events.append(b'{"type":"ADDED","object":' + body + b"}\\n")
+        changed.set()
+        changed = trio.Event()
+        await respond(send, 201, body)
+    elif b"watch=1" in scope["query_string"].split(b"&"):
+        await send({"type": "http.response.start", "status": 200, "headers": [JSON]})
+        # Until the client goes away: then the stream is cancelled and the app returns.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(until_disconnect, receive, nursery.cancel_scope)
+            await stream(send)
+    else:
+        await respond(send, 200, EMPTY_LIST)
+
+async def main():
+    config = hypercorn.config.Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.keep_alive_timeout = 60
+    async with trio.open_nursery() as nursery:
+        bound = await nursery.start(functools.partial(hypercorn.trio.serve, app, config))
+        print("watch floor is ready at " + bound[0], flush=True)
+
+trio.run(main)
+"""
+
+
+@contextlib.contextmanager
+def _watch_floor(workdir: pathlib.Path) -> Iterator[_Endpoint]:
+    """`_WATCH_FLOOR_SERVER`; its token is any, since it accepts every request."""
+    log = workdir / "watch-floor.log"
+    with _spawned([sys.executable, "-c", _WATCH_FLOOR_SERVER], log) as process:
+        url = _ready_line(process, log, WATCH_FLOOR_PREFIX)
+        yield _endpoint(process, url, secrets.token_urlsafe(32))
 
 
 def _endpoint(process: subprocess.Popen[bytes], url: str, token: str) -> _Endpoint:
@@ -746,25 +932,45 @@ def _bench_creates(scale: Scale, workdir: pathlib.Path, wrk: str | None) -> None
     script = _wrk_script(
         workdir / "create.lua", _WRK_CREATE.format(head=head.decode(), tail=tail.decode())
     )
-    loads: list[_Load] = []
-    with _arktos(workdir, "create") as server:
-        trio.run(_ensure_namespace, server, namespace)
+    floor, floor_sqlite, apiserver, up = "floor", "floor-sqlite", "apiserver", "up"
+    loads: dict[str, list[_Load]] = {floor: [], floor_sqlite: [], apiserver: [], up: []}
+    quiet: list[float] = []
+    with contextlib.ExitStack() as stack:
+        servers = {
+            floor: stack.enter_context(_floor(workdir)),
+            floor_sqlite: stack.enter_context(_floor(workdir, sqlite=workdir / "floor.sqlite")),
+            apiserver: stack.enter_context(
+                _arktos(workdir, "create-apiserver", command="apiserver")
+            ),
+            up: stack.enter_context(_arktos(workdir, "create-up")),
+        }
+        for name in (apiserver, up):
+            trio.run(_ensure_namespace, servers[name], namespace)
 
-        def load(tag: str, seconds: int) -> _Load:
+        def load(name: str, tag: str, seconds: int) -> _Load:
+            server = servers[name]
             if wrk is not None:
-                return _wrk(wrk, server, path, seconds=seconds, script=script, args=[tag])
+                result = _wrk(wrk, server, path, seconds=seconds, script=script, args=[tag])
+            else:
 
-            def body(client: int, sent: int) -> bytes:
-                return head + f"{tag}-{client}-{sent}".encode() + tail
+                def body(client: int, sent: int) -> bytes:
+                    return head + f"{tag}-{client}-{sent}".encode() + tail
 
-            return trio.run(lambda: _python_load(server, path, seconds=seconds, body=body))
+                result = trio.run(lambda: _python_load(server, path, seconds=seconds, body=body))
+            if name == up:
+                # Its scheduler works off the new pods after the run: not in the next one.
+                quiet.append(_settle(server))
+            return result
 
         _progress("creates: warming up")
-        load("warm", 1)
+        for name in servers:
+            load(name, "warm", 1)
+        # Interleaved so that a noisy neighbour hurts all alike.
         for repetition in range(scale.repetitions):
             _progress(f"creates: repetition {repetition + 1}/{scale.repetitions}")
-            loads.append(load(f"r{repetition}", scale.load_seconds))
-        created = trio.run(_count, server, path)
+            for name in servers:
+                loads[name].append(load(name, f"r{repetition}", scale.load_seconds))
+        created = {name: trio.run(_count, servers[name], path) for name in (apiserver, up)}
 
     _title(f"b. Creates of realistic pods, {CONNECTIONS} keep-alive connections")
     _note(
@@ -773,11 +979,54 @@ def _bench_creates(scale: Scale, workdir: pathlib.Path, wrk: str | None) -> None
     )
     _note(
         f"{'wrk + Lua' if wrk else 'Python client'}, {scale.load_seconds} s per run, median of "
-        f"{scale.repetitions} runs into one namespace ({created:,} pods in it at the end)"
+        f"{scale.repetitions} runs, the four servers alternating, each into one namespace of "
+        f"its own store ({created[apiserver]:,} and {created[up]:,} pods in the arktos ones "
+        "at the end)"
     )
-    rate = statistics.median(load.rate for load in loads)
-    _row("creates/s (201 Created)", f"{rate:,.0f}/s", _goal(rate >= 1_500, ">= 1,500/s"))
-    _note(f"    {_load_detail(loads)}")
+    _note(
+        "floors: a raw ASGI callable on the same hypercorn trio worker reads the body, "
+        "decodes it, sets uid, creationTimestamp and resourceVersion and encodes it; the "
+        "second also INSERTs it into a SQLite table (WAL, synchronous=NORMAL, one transaction "
+        "per create, in one worker thread)"
+    )
+    _note(
+        "the floors do no authentication, validation, defaulting, managed fields, watch "
+        "fan-out or group commit; arktos does all of these and commits with synchronous=FULL"
+    )
+    _note(
+        "`arktos up` runs the scheduler, controllers and node agent too: each pod created is "
+        "unschedulable (the node fits a few), so the scheduler writes a PodScheduled=False "
+        "status and a FailedScheduling event for it, about two more writes per create"
+    )
+    if quiet:
+        _note(
+            f"after each run the bench waited for `arktos up` to go quiet (< {QUIET_CPU:.0%} "
+            f"of a CPU): median {statistics.median(quiet):,.1f} s, max {max(quiet):,.1f} s"
+            + (f" (timeout {QUIET_TIMEOUT:g} s)" if max(quiet) >= QUIET_TIMEOUT else "")
+        )
+    rates = {name: statistics.median(load.rate for load in runs) for name, runs in loads.items()}
+    _row("floor: decode + encode (raw ASGI, trio worker)", f"{rates[floor]:,.0f}/s")
+    _note(f"    {_load_detail(loads[floor])}")
+    _row("floor: decode + encode + one SQLite insert", f"{rates[floor_sqlite]:,.0f}/s")
+    _note(f"    {_load_detail(loads[floor_sqlite])}")
+    for name, label in ((apiserver, "arktos apiserver"), (up, "arktos up")):
+        rate = rates[name]
+        _row(
+            f"{label} creates/s (201 Created)", f"{rate:,.0f}/s", _goal(rate >= 1_500, ">= 1,500/s")
+        )
+        _note(f"    {_load_detail(loads[name])}")
+    _row("arktos apiserver / floor with SQLite", f"{rates[apiserver] / rates[floor_sqlite]:.0%}")
+
+
+def _settle(endpoint: _Endpoint) -> float:
+    """Seconds until `endpoint` uses less than `QUIET_CPU` (at most `QUIET_TIMEOUT`)."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < QUIET_TIMEOUT:
+        used = _cpu_seconds(endpoint.process.pid)
+        time.sleep(QUIET_INTERVAL)
+        if _cpu_seconds(endpoint.process.pid) - used < QUIET_CPU * QUIET_INTERVAL:
+            break
+    return time.perf_counter() - began
 
 
 async def _count(endpoint: _Endpoint, path: str) -> int:
@@ -906,12 +1155,13 @@ def _bench_watch(scale: Scale, workdir: pathlib.Path, wrk: str | None) -> None:
     token_file.write_text(
         "".join(f"{token},bench-watcher-{n},bench-watcher-{n}\n" for n, token in enumerate(tokens))
     )
+    with _watch_floor(workdir) as floor:
+        _progress("watch: the floor first")
+        floored = trio.run(_watch_run, floor, tokens, scale)
     with _arktos(workdir, "watch", "--token-auth-file", str(token_file)) as server:
         watched = trio.run(_watch_run, server, tokens, scale)
         time.sleep(0.5)
         exited = server.process.poll()
-    latencies = watched.latencies
-    deadline = scale.watch_seconds + scale.watch_drain_seconds
 
     _title(f"d. Watch delivery latency, {scale.watchers} watchers")
     _note(
@@ -930,39 +1180,65 @@ def _bench_watch(scale: Scale, workdir: pathlib.Path, wrk: str | None) -> None:
         "watchers are raw sockets in this process that scan each chunk for the names only"
     )
     _note(
+        "floor: a raw ASGI callable on the same hypercorn trio worker, measured first with the "
+        "same client, tokens and rate: each create is decoded, given a resourceVersion, "
+        "encoded and appended to a list in memory, and wakes every watch at once, which sends "
+        "all its new event lines as one chunk; it does no authentication, storage, validation "
+        "or watch cache. It wakes the watches on every create, arktos once per committed batch "
+        "of creates, so under load arktos' watches may send fewer, larger chunks than the floor's"
+    )
+    _note(
+        f"floor run: {floored.acked:,} of {floored.writes:,} creates acknowledged, at "
+        f"{floored.acked / floored.write_seconds:,.0f}/s"
+        + (f"; {floored.write_failures} FAILED" if floored.write_failures else "")
+        + f"; watches opened in {floored.setup_seconds:,.1f} s; the floor used "
+        f"{floored.server_cpu:.0%} and this client {floored.client_cpu:.0%} of one CPU"
+    )
+    _watch_rows(floored, scale, prefix="floor: ", goal=False)
+    _note(
         "client and server share the CPUs: during the run the server used "
         f"{watched.server_cpu:.0%} and this client {watched.client_cpu:.0%} of one CPU"
     )
+    _watch_rows(watched, scale, prefix="", goal=True)
+    if exited is not None:
+        _note(
+            f"THE SERVER EXITED ({exited}) after the watchers disconnected; its log ends with: "
+            + _last_line(workdir / "watch.log")
+        )
+
+
+def _watch_rows(watched: _Watched, scale: Scale, *, prefix: str, goal: bool) -> None:
+    """The latency rows of one `_watch_run`, labels led by `prefix`; with the goal when `goal`."""
+    latencies = watched.latencies
     everything = latencies + watched.undelivered
     incomplete = bool(watched.undelivered)
     bound = " (lower bound)" if incomplete else ""
     if everything:
         p99 = _percentile(everything, 0.99)
-        _row(f"delivery latency, p50{bound}", _ms(_percentile(everything, 0.5)))
+        _row(f"{prefix}delivery latency, p50{bound}", _ms(_percentile(everything, 0.5)))
         _row(
-            f"delivery latency, p99{bound}",
+            f"{prefix}delivery latency, p99{bound}",
             _ms(p99),
-            _goal(p99 < 0.05 and not incomplete, "p99 < 50 ms"),
+            _goal(p99 < 0.05 and not incomplete, "p99 < 50 ms") if goal else "",
         )
-        _row(f"delivery latency, max{bound}", _ms(max(everything)))
+        _row(f"{prefix}delivery latency, max{bound}", _ms(max(everything)))
     if watched.commit:
         p50, p99 = (_percentile(watched.commit, q) for q in (0.5, 0.99))
-        _row("create request latency (sent -> 201), p50 / p99", f"{_ms(p50)} / {_ms(p99)}")
+        _row(
+            f"{prefix}create request latency (sent -> 201), p50 / p99",
+            f"{_ms(p50)} / {_ms(p99)}",
+        )
     _row(
-        "events delivered",
+        f"{prefix}events delivered",
         f"{len(latencies):,}",
         detail=f"of {len(everything):,}; {watched.finished}/{scale.watchers} watchers got all",
     )
     if incomplete:
+        deadline = scale.watch_seconds + scale.watch_drain_seconds
         _note(
-            f"INCOMPLETE: {len(watched.undelivered):,} events not delivered {deadline:g} s after "
-            "the first write; they count as (deadline - send time), so the percentiles above "
-            "are lower bounds"
-        )
-    if exited is not None:
-        _note(
-            f"THE SERVER EXITED ({exited}) after the watchers disconnected; its log ends with: "
-            + _last_line(workdir / "watch.log")
+            f"{prefix}INCOMPLETE: {len(watched.undelivered):,} events not delivered "
+            f"{deadline:g} s after the first write; they count as (deadline - send time), so "
+            "the percentiles above are lower bounds"
         )
 
 
