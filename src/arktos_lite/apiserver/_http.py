@@ -3,22 +3,25 @@
 Every request is authenticated (bearer token or client certificate) and bound to the
 caller's tenant; a tenant user reaches only its own tenant, and is served the resources
 its tenant has (the built-ins and its custom resources). Errors, whatever raised
-them, leave as `Status` objects from one place (`_error_response`). Reads send the
+them, leave as `Status` objects from one place (`_failed`). Reads send the
 watch cache's stored JSON as it is. Watches stream newline-delimited JSON events straight
 from the watch cache's log, each event encoded once for all watchers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import quart
 import trio
+import werkzeug.datastructures
 import werkzeug.exceptions
 import yaml
 from quart_trio import QuartTrio
@@ -59,6 +62,8 @@ PATCH_TYPES = (
     "application/apply-patch+yaml",
 )
 _BOOKMARK_INTERVAL = 5.0
+# The endpoint of resource requests, which `serve` answers without Quart.
+_RESOURCE = "resource"
 # Watches without timeoutSeconds end after a while, as kube-apiserver's do.
 _DEFAULT_WATCH_TIMEOUT = 1800.0
 
@@ -67,6 +72,8 @@ _DEFAULT_WATCH_TIMEOUT = 1800.0
 class Limits:
     max_body_bytes: int = 3 * 1024 * 1024
     max_watches_per_user: int = 200
+    # A request body must arrive within this many seconds (Quart's BODY_TIMEOUT).
+    body_timeout: float = 60.0
 
 
 class Api:
@@ -104,28 +111,19 @@ def create_app(api: Api) -> QuartTrio:
 
     @app.errorhandler(errors.StatusError)
     async def _status_error(error: errors.StatusError) -> quart.Response:
-        await _drain_body()
-        return _error_response(error)
+        return await _quart_failed(error)
 
     @app.errorhandler(werkzeug.exceptions.HTTPException)
     async def _http_error(error: werkzeug.exceptions.HTTPException) -> quart.Response:
-        response = _error_response(_from_http_exception(error, api.limits))
-        if error.code == 413 and not _http2():
-            # The unread body is still on the wire: this connection cannot go on.
-            response.headers["Connection"] = "close"
-        else:
-            await _drain_body()
-        return response
+        return await _quart_failed(_from_http_exception(error))
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> quart.Response:
-        logger.exception("request failed: %s", error)
-        await _drain_body()
-        return _error_response(errors.InternalError(f"an internal error occurred: {error}"))
+        return await _quart_failed(_internal(error))
 
     @app.get("/version")
     async def _version() -> quart.Response:
-        return _json(discovery.version_info())
+        return _quart(_json(discovery.version_info()))
 
     @app.get("/healthz")
     @app.get("/livez")
@@ -140,33 +138,33 @@ def create_app(api: Api) -> QuartTrio:
 
     @app.get("/api")
     async def _api() -> quart.Response:
-        await _user(api)
-        return _json(discovery.api_versions(api.server_address))
+        await _user(api, _current())
+        return _quart(_json(discovery.api_versions(api.server_address)))
 
     @app.get("/apis")
     async def _apis() -> quart.Response:
-        user = await _user(api)
-        return _json(discovery.api_group_list(api.crds.registry_for(user.tenant)))
+        user = await _user(api, _current())
+        return _quart(_json(discovery.api_group_list(api.crds.registry_for(user.tenant))))
 
     @app.get("/apis/<group>")
     async def _api_group(group: str) -> quart.Response:
-        user = await _user(api)
+        user = await _user(api, _current())
 
         def find() -> Obj | None:
             return discovery.api_group(api.crds.registry_for(user.tenant), group)
 
-        return _json(await _find(api, find, group=group))
+        return _quart(_json(await _find(api, find, group=group)))
 
     @app.get("/api/<version>")
     @app.get("/apis/<group>/<version>")
     async def _resource_list(version: str, group: str = "") -> quart.Response:
-        user = await _user(api)
+        user = await _user(api, _current())
 
         def find() -> Obj | None:
             registry = api.crds.registry_for(user.tenant)
             return discovery.resource_list(registry, group, version, system_user=_is_system(user))
 
-        return _json(await _find(api, find, group=group))
+        return _quart(_json(await _find(api, find, group=group)))
 
     def openapi_of(user: authn.User) -> openapi.View:
         """The OpenAPI documents of what `user`'s tenant is served."""
@@ -174,45 +172,74 @@ def create_app(api: Api) -> QuartTrio:
 
     @app.get("/openapi/v3")
     async def _openapi_index() -> quart.Response:
-        user = await _user(api)
+        user = await _user(api, _current())
         return _openapi_response(openapi_of(user).index())
 
     @app.get("/openapi/v3/<path:group_version>")
     async def _openapi_document(group_version: str) -> quart.Response:
-        user = await _user(api)
+        user = await _user(api, _current())
 
         def find() -> openapi.Document | None:
             return openapi_of(user).group_version(group_version)
 
         return _openapi_response(await _find(api, find, group=group_version))
 
+    # Resource requests are served by `serve` below without going through Quart; these
+    # rules place them among the other routes (the more specific ones win).
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-    @app.route("/api/<version>/<path:rest_path>", methods=methods)
-    @app.route("/apis/<group>/<version>/<path:rest_path>", methods=methods)
+    @app.route("/api/<version>/<path:rest_path>", methods=methods, endpoint=_RESOURCE)
+    @app.route("/apis/<group>/<version>/<path:rest_path>", methods=methods, endpoint=_RESOURCE)
     async def _resource(version: str, rest_path: str, group: str = "") -> quart.Response:
-        user = await _user(api)
-
-        def registry_for(tenant: str | None) -> resources.Registry:
-            return api.crds.registry_for(tenant or user.tenant)
-
-        def find() -> paths.Target | None:
-            try:
-                return paths.parse(registry_for, group=group, version=version, rest=rest_path)
-            except errors.NotFound:
-                return None
-
-        target = await _find(api, find, group=group)
-        return await _Request(api, user, target).dispatch()
+        reply = await _resource_reply(
+            api, _current(), version=version, rest_path=rest_path, group=group
+        )
+        return _quart(reply)
 
     return app
+
+
+def serve(app: QuartTrio, api: Api) -> Any:
+    """The ASGI application to serve: `app`, except for resource requests, which are the
+    bulk of the traffic (every read, write and watch of an object) and are answered here
+    straight over ASGI. Quart's request and response machinery costs about as much as
+    serving a simple read itself.
+    """
+
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            route = _resource_route(app, scope)
+            if route is not None:
+                request = _AsgiRequest(scope, receive, body_timeout=api.limits.body_timeout)
+                await _serve_resource(api, request, send, route)
+                return
+        await app(scope, receive, send)
+
+    return asgi
+
+
+async def _resource_reply(
+    api: Api, request: Incoming, *, version: str, rest_path: str, group: str = ""
+) -> Reply:
+    user = await _user(api, request)
+
+    def registry_for(tenant: str | None) -> resources.Registry:
+        return api.crds.registry_for(tenant or user.tenant)
+
+    def find() -> paths.Target | None:
+        try:
+            return paths.parse(registry_for, group=group, version=version, rest=rest_path)
+        except errors.NotFound:
+            return None
+
+    target = await _find(api, find, group=group)
+    return await _Request(api, request, user, target).dispatch()
 
 
 # Identity and access
 
 
-async def _user(api: Api) -> authn.User:
-    request = quart.request
+async def _user(api: Api, request: Incoming) -> authn.User:
     user = api.authenticator.authenticate(
         request.headers.get("Authorization"), authn.peer_certificate(request.scope)
     )
@@ -259,12 +286,13 @@ def _not_found() -> errors.NotFound:
 class _Request:
     """One resource request: authorize, decode, call the REST layer, encode."""
 
-    def __init__(self, api: Api, user: authn.User, target: paths.Target) -> None:
+    def __init__(self, api: Api, request: Incoming, user: authn.User, target: paths.Target) -> None:
         self.api = api
+        self.request = request
         self.user = user
         self.target = target
         self.resource = target.resource
-        self.args = quart.request.args
+        self.args = request.args
         tenant = target.tenant or user.tenant
         if self.resource.scope is resources.Scope.CLUSTER:
             tenant = resources.SYSTEM_TENANT
@@ -272,14 +300,13 @@ class _Request:
         # Warning headers for the response (unknown fields with fieldValidation=Warn).
         self.warnings: list[str] = []
 
-    async def dispatch(self) -> quart.Response:
-        response = await self._dispatch()
-        for warning in self.warnings:
-            response.headers.add("Warning", _warning_header(warning))
-        return response
+    async def dispatch(self) -> Reply:
+        reply = await self._dispatch()
+        reply.headers.extend(("Warning", _warning_header(warning)) for warning in self.warnings)
+        return reply
 
-    async def _dispatch(self) -> quart.Response:
-        method = quart.request.method
+    async def _dispatch(self) -> Reply:
+        method = self.request.method
         target = self.target
         sub = target.subresource
         if method == "GET" and target.collection:
@@ -378,10 +405,10 @@ class _Request:
             continue_token=args.get("continue", ""),
         )
 
-    async def _list(self) -> quart.Response:
+    async def _list(self) -> Reply:
         result = await self.api.rest.list(self.resource, self.where, self._list_options())
         rv = str(result.resource_version)
-        if _wants_table():
+        if _wants_table(self.request):
             from arktos_lite.apiserver import _tables as tables
 
             return _json(
@@ -399,7 +426,7 @@ class _Request:
             metadata["continue"] = result.continue_token
         return self._list_of(result.items, metadata)
 
-    def _list_of(self, items: list[rest.Stored], metadata: Obj) -> quart.Response:
+    def _list_of(self, items: list[rest.Stored], metadata: Obj) -> Reply:
         """A `...List` of stored objects; their JSON is sent as it is."""
         head = {
             "kind": self.resource.list_kind,
@@ -408,8 +435,8 @@ class _Request:
         }
         if _converts(self.resource):
             items = [_converted(self.resource, stored) for stored in items]
-        if _wants_yaml():
-            return _encode({**head, "items": [stored.object() for stored in items]})
+        if _wants_yaml(self.request):
+            return _encode(self.request, {**head, "items": [stored.object() for stored in items]})
         # `orjson.dumps` of the whole list, without decoding and encoding every item.
         body = b"".join(
             (
@@ -419,9 +446,9 @@ class _Request:
                 b"]}",
             )
         )
-        return quart.Response(body, content_type=JSON)
+        return Reply(body)
 
-    async def _watch(self) -> quart.Response:
+    async def _watch(self) -> Reply:
         api = self.api
         user = self.user.name
         if api._watches.get(user, 0) >= api.limits.max_watches_per_user:
@@ -446,16 +473,11 @@ class _Request:
             resource_version=options.resource_version,
             timeout=timeout or _DEFAULT_WATCH_TIMEOUT,
             bookmarks=_flag(self.args.get("allowWatchBookmarks")),
-            table=_wants_table(),
+            table=_wants_table(self.request),
             include_object=self.args.get("includeObject", "Metadata"),
         )
         # The body takes its slot when it starts, and a client that goes away cancels it.
-        response = quart.Response(
-            stream.body(), content_type=JSON, headers={"Cache-Control": "no-cache"}
-        )
-        # The stream ends at timeoutSeconds, not at Quart's response timeout.
-        response.timeout = None
-        return response
+        return Reply(stream.body(), headers=[("Cache-Control", "no-cache")])
 
     # Writes
 
@@ -469,11 +491,11 @@ class _Request:
         return bool(values)
 
     async def _body(self) -> Any:
-        raw = await _raw_body(self.api.limits.max_body_bytes)
-        content_type = (quart.request.mimetype or JSON).lower()
+        raw = await _raw_body(self.request, self.api.limits.max_body_bytes)
+        content_type = (self.request.mimetype or JSON).lower()
         return _parse_body(raw, content_type)
 
-    async def _create(self) -> quart.Response:
+    async def _create(self) -> Reply:
         manager = self._manager("CreateOptions")
         body = await self._body()
         if not isinstance(body, dict):
@@ -489,7 +511,7 @@ class _Request:
         )
         return self._object(created, status=201)
 
-    async def _update(self) -> quart.Response:
+    async def _update(self) -> Reply:
         assert self.target.name is not None
         manager = self._manager("UpdateOptions")
         body = await self._body()
@@ -507,9 +529,9 @@ class _Request:
         )
         return self._object(updated)
 
-    async def _patch(self) -> quart.Response:
+    async def _patch(self) -> Reply:
         assert self.target.name is not None
-        content_type = (quart.request.mimetype or "").lower()
+        content_type = (self.request.mimetype or "").lower()
         if content_type not in PATCH_TYPES:
             raise errors.UnsupportedMediaType(
                 f"the body of the request was in an unknown format - accepted media types "
@@ -538,7 +560,7 @@ class _Request:
         )
         return self._object(patched)
 
-    async def _apply(self) -> quart.Response:
+    async def _apply(self) -> Reply:
         """Server-side apply; an apply to a missing object creates it (201)."""
         assert self.target.name is not None
         manager = self._manager("PatchOptions", apply=True)
@@ -596,20 +618,20 @@ class _Request:
                 )
         if problems:
             raise errors.Invalid.for_object(options, "", problems, group="meta.k8s.io")
-        return manager or _manager_from_user_agent(quart.request.headers.get("User-Agent", ""))
+        return manager or _manager_from_user_agent(self.request.headers.get("User-Agent", ""))
 
-    async def _delete(self) -> quart.Response:
+    async def _delete(self) -> Reply:
         assert self.target.name is not None
         options = await self._delete_options()
         obj, gone = await self.api.rest.delete(self.resource, self.where, self.target.name, options)
         if gone:
             answer = strategy.deleted_answer(self.resource, obj)
-            return self._object(obj) if answer is obj else _encode(answer)
+            return self._object(obj) if answer is obj else _encode(self.request, answer)
         # Waiting for finalizers or a grace period is 200 OK too; 202 Accepted only when
         # asked for with `orphanDependents: false` (kube-apiserver's handlers/delete.go).
         return self._object(obj, status=202 if options.orphan_dependents is False else 200)
 
-    async def _delete_collection(self) -> quart.Response:
+    async def _delete_collection(self) -> Reply:
         options = await self._delete_options()
         result = await self.api.rest.delete_collection(
             self.resource, self.where, self._list_options(), options
@@ -617,10 +639,10 @@ class _Request:
         return self._list_of(result.items, {"resourceVersion": str(result.resource_version)})
 
     async def _delete_options(self) -> rest.DeleteOptions:
-        raw = await _raw_body(self.api.limits.max_body_bytes)
+        raw = await _raw_body(self.request, self.api.limits.max_body_bytes)
         body: Obj = {}
         if raw.strip():
-            parsed = _parse_body(raw, (quart.request.mimetype or JSON).lower())
+            parsed = _parse_body(raw, (self.request.mimetype or JSON).lower())
             if not isinstance(parsed, dict):
                 raise errors.BadRequest("DeleteOptions must be an object")
             body = parsed
@@ -649,7 +671,7 @@ class _Request:
 
     # Subresources
 
-    async def _bind(self) -> quart.Response:
+    async def _bind(self) -> Reply:
         assert self.target.name is not None
         body = await self._body()
         if not isinstance(body, dict):
@@ -681,7 +703,7 @@ class _Request:
         return await self._set_replicas(body, manager=manager)
 
     async def _patch_scale(self) -> Obj:
-        content_type = (quart.request.mimetype or "").lower()
+        content_type = (self.request.mimetype or "").lower()
         if content_type == "application/apply-patch+yaml":
             manager = self._manager("PatchOptions", apply=True)
             force = _bool(self.args.get("force", "false"), "force")
@@ -787,16 +809,16 @@ class _Request:
             raise errors.BadRequest(unknown.error_message())
         self.warnings.extend(unknown.warnings())
 
-    def _stored(self, stored: rest.Stored) -> quart.Response:
+    def _stored(self, stored: rest.Stored) -> Reply:
         """A read's answer: the stored JSON as it is, unless another form was asked for."""
-        if _wants_table() or _wants_yaml() or _converts(self.resource):
+        if _wants_table(self.request) or _wants_yaml(self.request) or _converts(self.resource):
             return self._object(stored.object())
-        return quart.Response(stored.json, content_type=JSON)
+        return Reply(stored.json)
 
-    def _object(self, obj: Obj, *, status: int = 200) -> quart.Response:
+    def _object(self, obj: Obj, *, status: int = 200) -> Reply:
         if _converts(self.resource):
             obj["apiVersion"] = self.resource.api_version
-        if _wants_table():
+        if _wants_table(self.request):
             from arktos_lite.apiserver import _tables as tables
 
             return _json(
@@ -808,7 +830,7 @@ class _Request:
                 ),
                 status=status,
             )
-        return _encode(obj, status=status)
+        return _encode(self.request, obj, status=status)
 
 
 def _converts(resource: resources.Resource) -> bool:
@@ -998,44 +1020,227 @@ class _WatchStream:
 # Bodies, parameters and responses
 
 
-def _http2() -> bool:
-    return quart.has_request_context() and quart.request.http_version == "2"
+# Requests and replies
 
 
-async def _drain_body() -> None:
+class Incoming(Protocol):
+    """What the handlers read of a request: Quart's request, or `_AsgiRequest`."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def args(self) -> werkzeug.datastructures.MultiDict[str, str]: ...
+    @property
+    def headers(self) -> werkzeug.datastructures.Headers: ...
+    @property
+    def mimetype(self) -> str: ...
+    @property
+    def content_length(self) -> int | None: ...
+    @property
+    def http_version(self) -> str: ...
+    @property
+    def scope(self) -> Any: ...
+    @property
+    def body(self) -> AsyncIterator[bytes]: ...
+
+
+@dataclasses.dataclass(slots=True)
+class Reply:
+    """An answer before it is sent: a body (bytes, or chunks as they come) and its head."""
+
+    body: bytes | AsyncIterator[bytes]
+    status: int = 200
+    content_type: str = JSON
+    headers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+class _ClientGone(Exception):
+    """The client went away before its request body had arrived."""
+
+
+class _AsgiRequest:
+    """A request as the ASGI scope and messages give it, read no further than asked."""
+
+    def __init__(self, scope: Any, receive: Any, *, body_timeout: float) -> None:
+        self.scope = scope
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.http_version: str = scope["http_version"]
+        self._receive = receive
+        self._body_timeout = body_timeout
+        self._more_body = True
+        # The body stopped coming: what is left of it will not be read.
+        self.abandoned = False
+        self._args: werkzeug.datastructures.MultiDict[str, str] | None = None
+        self.headers = werkzeug.datastructures.Headers(
+            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
+        )
+
+    @property
+    def args(self) -> werkzeug.datastructures.MultiDict[str, str]:
+        if self._args is None:
+            query = self.scope["query_string"].decode("utf-8", "replace")
+            self._args = werkzeug.datastructures.MultiDict(
+                urllib.parse.parse_qsl(query, keep_blank_values=True)
+            )
+        return self._args
+
+    @property
+    def mimetype(self) -> str:
+        return (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def body(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        """The body's chunks not read yet; each must come within the body timeout."""
+        while self._more_body:
+            with trio.move_on_after(self._body_timeout) as waited:
+                message = await self._receive()
+            if waited.cancelled_caught:
+                self._more_body = False
+                self.abandoned = True
+                raise errors.Timeout(
+                    f"the request body did not arrive within {self._body_timeout:g} seconds"
+                )
+            if message["type"] == "http.disconnect":
+                self._more_body = False
+                raise _ClientGone()
+            self._more_body = message.get("more_body", False)
+            yield message.get("body", b"")
+
+    async def disconnected(self) -> None:
+        """Return once the client has gone away (any body left unread is dropped)."""
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+
+
+def _current() -> Incoming:
+    """The request Quart is serving."""
+    return quart.request
+
+
+def _quart(reply: Reply) -> quart.Response:
+    response = quart.Response(reply.body, status=reply.status, content_type=reply.content_type)
+    for name, value in reply.headers:
+        response.headers.add(name, value)
+    if not isinstance(reply.body, bytes):
+        # A stream (a watch) ends at its own timeout, not at Quart's response timeout.
+        response.timeout = None
+    return response
+
+
+def _resource_route(app: QuartTrio, scope: Any) -> Mapping[str, Any] | None:
+    """The resource route's arguments, if Quart would route this request to it."""
+    adapter = app.url_map.bind("localhost")
+    try:
+        endpoint, values = adapter.match(scope["path"], method=scope["method"])
+    except werkzeug.exceptions.HTTPException:  # 404, 405 and redirects: Quart answers
+        return None
+    return values if endpoint == _RESOURCE else None
+
+
+async def _serve_resource(
+    api: Api, request: _AsgiRequest, send: Any, route: Mapping[str, Any]
+) -> None:
+    try:
+        reply = await _resource_reply(api, request, **route)
+    except _ClientGone:
+        return
+    except errors.StatusError as error:
+        reply = await _failed(request, error)
+    except Exception as error:
+        reply = await _failed(request, _internal(error))
+    if request.abandoned:
+        # The rest of the body may still come: this connection cannot go on.
+        reply.headers.append(("Connection", "close"))
+    headers = [(b"content-type", reply.content_type.encode())]
+    headers += [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
+    body = reply.body
+    if isinstance(body, bytes):
+        headers.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    # A stream goes on until it ends or its client goes away, whichever comes first.
+    async with trio.open_nursery() as nursery, contextlib.aclosing(body):  # type: ignore[type-var]
+        nursery.start_soon(_cancel_when_gone, request, nursery.cancel_scope)
+        async for chunk in body:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        nursery.cancel_scope.cancel()
+
+
+async def _cancel_when_gone(request: _AsgiRequest, scope: trio.CancelScope) -> None:
+    await request.disconnected()
+    scope.cancel()
+
+
+async def _failed(request: Incoming, error: errors.StatusError) -> Reply:
+    """The Status answer of `error`, once the request body is out of the way."""
+    reply = _error_reply(error)
+    if error.code == 413 and request.http_version != "2":
+        # The unread body is still on the wire: this connection cannot go on.
+        reply.headers.append(("Connection", "close"))
+    else:
+        await _drain_body(request)
+    return reply
+
+
+async def _quart_failed(error: errors.StatusError) -> quart.Response:
+    if not quart.has_request_context():
+        return _quart(_error_reply(error))  # a websocket's error
+    return _quart(await _failed(_current(), error))
+
+
+def _internal(error: Exception) -> errors.StatusError:
+    logger.exception("request failed: %s", error)
+    return errors.InternalError(f"an internal error occurred: {error}")
+
+
+async def _drain_body(request: Incoming) -> None:
     """Read (and drop) the rest of the request body before an error answers early.
 
     Over HTTP/2 (kubectl's protocol over TLS), hypercorn fails the whole server when body
     data arrives for a stream that has been answered already.
     """
-    if not quart.has_request_context():
-        return  # a websocket's error
-    async for _chunk in quart.request.body:
-        pass
+    with contextlib.suppress(_ClientGone, errors.Timeout):
+        async for _chunk in request.body:
+            pass
 
 
-async def _raw_body(limit: int) -> bytes:
+async def _raw_body(request: Incoming, limit: int) -> bytes:
     """The request body, at most `limit` bytes (413 beyond).
 
     Over HTTP/1.1 an oversize body is refused at once and its connection closed; over
     HTTP/2 it is read to its end first (see `_drain_body`), keeping only `limit` bytes.
     """
-    request = quart.request
+    http2 = request.http_version == "2"
     too_big = (request.content_length or 0) > limit
-    if too_big and not _http2():
-        raise werkzeug.exceptions.RequestEntityTooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.body:
-        size += len(chunk)
-        if size > limit:
-            too_big = True
-            if not _http2():
-                break
-        if not too_big:
-            chunks.append(chunk)
+    if not (too_big and not http2):
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.body:
+            size += len(chunk)
+            if size > limit:
+                too_big = True
+                if not http2:
+                    break
+            if not too_big:
+                chunks.append(chunk)
     if too_big:
-        raise werkzeug.exceptions.RequestEntityTooLarge()
+        raise errors.RequestEntityTooLarge(
+            f"the request body is larger than the limit of {limit} bytes"
+        )
     return b"".join(chunks)
 
 
@@ -1100,8 +1305,8 @@ def _int(value: str | None, name: str, *, default: int) -> int:
         raise errors.BadRequest(f"invalid value for {name}: {value!r}") from None
 
 
-def _wants_table() -> bool:
-    accept = quart.request.headers.get("Accept", "")
+def _wants_table(request: Incoming) -> bool:
+    accept = request.headers.get("Accept", "")
     if "Table" not in accept:  # most requests: no need to parse
         return False
     for entry in accept.split(","):
@@ -1115,8 +1320,8 @@ def _wants_table() -> bool:
     return False
 
 
-def _wants_yaml() -> bool:
-    accept = quart.request.headers.get("Accept", "")
+def _wants_yaml(request: Incoming) -> bool:
+    accept = request.headers.get("Accept", "")
     first = accept.split(",")[0].split(";")[0].strip().lower()
     return first in (YAML, "application/x-yaml", "text/yaml")
 
@@ -1127,25 +1332,23 @@ def _warning_header(text: str) -> str:
     return f'299 - "{quoted}"'
 
 
-def _json(body: Obj, *, status: int = 200) -> quart.Response:
-    return quart.Response(orjson.dumps(body), status=status, content_type=JSON)
+def _json(body: Obj, *, status: int = 200) -> Reply:
+    return Reply(orjson.dumps(body), status=status)
 
 
-def _encode(body: Obj, *, status: int = 200) -> quart.Response:
-    if quart.has_request_context() and _wants_yaml():
-        return quart.Response(
-            yaml.safe_dump(body, sort_keys=False), status=status, content_type=YAML
+def _encode(request: Incoming, body: Obj, *, status: int = 200) -> Reply:
+    if _wants_yaml(request):
+        return Reply(
+            yaml.safe_dump(body, sort_keys=False).encode(), status=status, content_type=YAML
         )
     return _json(body, status=status)
 
 
-def _error_response(error: errors.StatusError) -> quart.Response:
+def _error_reply(error: errors.StatusError) -> Reply:
     return _json(error.status(), status=error.code)
 
 
-def _from_http_exception(
-    error: werkzeug.exceptions.HTTPException, limits: Limits
-) -> errors.StatusError:
+def _from_http_exception(error: werkzeug.exceptions.HTTPException) -> errors.StatusError:
     code = error.code or 500
     if code == 404:
         return _not_found()
@@ -1153,19 +1356,32 @@ def _from_http_exception(
         return errors.MethodNotAllowed(
             "the server does not allow this method on the requested resource"
         )
-    if code == 413:
-        return errors.RequestEntityTooLarge(
-            f"the request body is larger than the limit of {limits.max_body_bytes} bytes"
-        )
     if code == 400:
         return errors.BadRequest(error.description or "bad request")
     return errors.InternalError(error.description or f"HTTP {code}")
 
 
-# For the package's other route modules (proxy, actions, data partitions).
-authenticate = _user
-raw_body = _raw_body
+# For the package's other route modules (proxy, actions, data partitions), served by Quart.
+
+
+async def authenticate(api: Api) -> authn.User:
+    return await _user(api, _current())
+
+
+async def raw_body(limit: int) -> bytes:
+    return await _raw_body(_current(), limit)
+
+
+def wants_table() -> bool:
+    return _wants_table(_current())
+
+
+def json_response(body: Obj, *, status: int = 200) -> quart.Response:
+    return _quart(_json(body, status=status))
+
+
+def encode(body: Obj) -> quart.Response:
+    return _quart(_encode(_current(), body))
+
+
 flag = _flag
-wants_table = _wants_table
-json_response = _json
-encode = _encode

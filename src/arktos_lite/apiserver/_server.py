@@ -187,7 +187,7 @@ class APIServer:
     ) -> None:
         try:
             await hypercorn.trio.serve(
-                self.app,
+                http.serve(self.app, self.api),
                 self._config(),
                 shutdown_trigger=self._stopping.wait,
                 task_status=task_status,

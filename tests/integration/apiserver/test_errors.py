@@ -15,6 +15,7 @@ import trio
 from arktos_lite import apiserver
 
 from .conftest import (
+    ADMIN_TOKEN,
     BOB_TOKEN,
     Server,
     configmap,
@@ -239,6 +240,31 @@ async def test_the_default_body_limit_is_three_megabytes(server: Server) -> None
         assert response.headers["connection"] == "close"
         assert await names(admin, CONFIGMAPS) == []
     gc.collect()
+
+
+async def test_a_body_that_stops_coming_times_out() -> None:
+    limits = apiserver.Limits(body_timeout=0.3)
+    async with start_server(limits) as server, server.client() as admin:
+        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            head = (
+                f"POST {CONFIGMAPS} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100\r\n\r\n"
+            )
+            await stream.send_all(head.encode() + b'{"metadata":')
+            answer = b""
+            with trio.fail_after(5):
+                while chunk := await stream.receive_some():
+                    answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 504 ")
+        assert b"connection: close" in head.lower()
+        status = orjson.loads(body)
+        assert (status["code"], status["reason"]) == (504, "Timeout")
+        assert "did not arrive within 0.3 seconds" in status["message"]
+        assert await names(admin, CONFIGMAPS) == []
 
 
 async def test_concurrent_watches_are_limited_per_user() -> None:
