@@ -654,8 +654,8 @@ class _Request:
         orphan = body.get("orphanDependents")
         if "orphanDependents" in args:
             orphan = _flag(args.get("orphanDependents"))
-        if orphan is not None and policy is None:
-            policy = "Orphan" if orphan else "Background"
+        if orphan is not None and not isinstance(orphan, bool):
+            raise errors.BadRequest(f"invalid orphanDependents: {orphan!r}")
         preconditions = body.get("preconditions") or {}
         dry_run = self._dry_run() or bool(body.get("dryRun"))
         if grace is not None and (not isinstance(grace, int) or grace < 0):
@@ -666,7 +666,7 @@ class _Request:
             precondition_uid=preconditions.get("uid"),
             precondition_resource_version=preconditions.get("resourceVersion"),
             dry_run=dry_run,
-            orphan_dependents=orphan if isinstance(orphan, bool) else None,
+            orphan_dependents=orphan,
         )
 
     # Subresources

@@ -53,6 +53,10 @@ _LIST_CHUNK = 500
 # How long a read that names a future resourceVersion waits for the store to reach it.
 _FUTURE_WAIT = 3.0
 _IP_KEY_PREFIX = "/registry/serviceips/"
+_PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
+# The garbage collector's finalizers, which deletes add and remove as they ask.
+_ORPHAN = "orphan"
+_FOREGROUND = "foregroundDeletion"
 
 
 def now_rfc3339(clock: Callable[[], datetime.datetime]) -> str:
@@ -177,9 +181,50 @@ class DeleteOptions:
     precondition_uid: str | None = None
     precondition_resource_version: str | None = None
     dry_run: bool = False
-    # The deprecated `orphanDependents` as given (None when not): an explicit False asks
-    # for 202 Accepted while the object waits (kube-apiserver's handlers/delete.go).
+    # The deprecated `orphanDependents` as given (None when not); it may not come with a
+    # `propagation_policy`. An explicit False asks for 202 Accepted while the object waits
+    # (kube-apiserver's handlers/delete.go).
     orphan_dependents: bool | None = None
+
+    def check(self) -> None:
+        """422 for options kube-apiserver refuses (its ValidateDeleteOptions)."""
+        policy = self.propagation_policy
+        problems = []
+        if self.orphan_dependents is not None and policy is not None:
+            problems.append(
+                errors.FieldError(
+                    errors.CauseType.INVALID,
+                    "propagationPolicy",
+                    "orphanDependents and deletionPropagation cannot be both set",
+                    policy,
+                )
+            )
+        if policy is not None and policy not in _PROPAGATION_POLICIES:
+            problems.append(
+                errors.FieldError(
+                    errors.CauseType.NOT_SUPPORTED,
+                    "propagationPolicy",
+                    'supported values: "Foreground", "Background", "Orphan", "nil"',
+                    policy,
+                )
+            )
+        if problems:
+            raise errors.Invalid.for_object("DeleteOptions", "", problems, group="meta.k8s.io")
+
+    def garbage_collection_finalizers(self, finalizers: list[str]) -> list[str]:
+        """`finalizers` after this delete: the collector's `orphan` and `foregroundDeletion`
+        as the options ask, else as the object has them (kube-apiserver's
+        deletionFinalizersForGarbageCollection). Unchanged, they keep their order."""
+        if self.orphan_dependents is not None:
+            orphan, foreground = self.orphan_dependents, False
+        elif self.propagation_policy is not None:
+            orphan = self.propagation_policy == "Orphan"
+            foreground = self.propagation_policy == "Foreground"
+        else:
+            orphan, foreground = _ORPHAN in finalizers, _FOREGROUND in finalizers
+        wanted = [f for f in finalizers if f not in (_ORPHAN, _FOREGROUND)]
+        wanted += [_ORPHAN] * orphan + [_FOREGROUND] * foreground
+        return finalizers if set(wanted) == set(finalizers) else wanted
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -880,6 +925,7 @@ class Rest:
         options: DeleteOptions,
     ) -> tuple[Obj, bool]:
         """Delete now, or mark for deletion; return the object and whether it is gone."""
+        options.check()
         key = self._key(resource, where, name)
         while True:
             stored = await self._read(resource, key, name)
@@ -938,17 +984,7 @@ class Rest:
     ) -> Obj | None:
         """The object marked for deletion, if something must happen before it goes."""
         meta = current["metadata"]
-        finalizers = list(meta.get("finalizers") or [])
-        policy = options.propagation_policy
-        if policy not in (None, "Orphan", "Background", "Foreground"):
-            raise errors.BadRequest(
-                f'propagationPolicy: Unsupported value: "{policy}": supported values: '
-                '"Foreground", "Background", "Orphan"'
-            )
-        if policy == "Foreground" and "foregroundDeletion" not in finalizers:
-            finalizers.append("foregroundDeletion")
-        if policy == "Orphan" and "orphan" not in finalizers:
-            finalizers.append("orphan")
+        finalizers = options.garbage_collection_finalizers(list(meta.get("finalizers") or []))
         grace: int | None = None
         if resource.kind == "Pod" and resource.group == "":
             grace = strategy.graceful_pod_delete(current, options.grace_period_seconds)
@@ -961,6 +997,8 @@ class Rest:
         pending_meta = pending["metadata"]
         if finalizers:
             pending_meta["finalizers"] = finalizers
+        else:
+            pending_meta.pop("finalizers", None)
         # Objects that only wait for finalizers have a grace period of 0.
         period = grace or 0
         deadline = self._clock() + datetime.timedelta(seconds=period)

@@ -164,11 +164,49 @@ async def test_propagation_policy_is_recorded_as_finalizers(admin: httpx.AsyncCl
     assert (await admin.get(f"{CONFIGMAPS}/bg")).status_code == 404
 
 
-async def test_an_unknown_propagation_policy_is_a_bad_request(admin: httpx.AsyncClient) -> None:
+async def test_a_later_delete_changes_the_collectors_finalizers(
+    admin: httpx.AsyncClient,
+) -> None:
+    # As kube-apiserver: a delete's policy replaces `orphan`/`foregroundDeletion`, and the
+    # object goes once nothing else holds it.
+    body = configmap("held")
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    await created(admin, CONFIGMAPS, body)
+    await admin.delete(f"{CONFIGMAPS}/held", params={"propagationPolicy": "Orphan"})
+    await admin.delete(f"{CONFIGMAPS}/held", params={"propagationPolicy": "Foreground"})
+    meta = (await admin.get(f"{CONFIGMAPS}/held")).json()["metadata"]
+    assert meta["finalizers"] == ["example.com/hold", "foregroundDeletion"]
+    await admin.delete(f"{CONFIGMAPS}/held", params={"orphanDependents": "false"})
+    meta = (await admin.get(f"{CONFIGMAPS}/held")).json()["metadata"]
+    assert meta["finalizers"] == ["example.com/hold"]
+    # A delete without options keeps what the object has.
+    await created(admin, CONFIGMAPS, configmap("kept"))
+    await admin.delete(f"{CONFIGMAPS}/kept", params={"propagationPolicy": "Orphan"})
+    assert (await admin.delete(f"{CONFIGMAPS}/kept")).status_code == 200
+    meta = (await admin.get(f"{CONFIGMAPS}/kept")).json()["metadata"]
+    assert meta["finalizers"] == ["orphan"]
+    # Background takes `orphan` away; nothing is left to wait for.
+    gone = await admin.delete(f"{CONFIGMAPS}/kept", params={"propagationPolicy": "Background"})
+    assert gone.status_code == 200, gone.text
+    assert (await admin.get(f"{CONFIGMAPS}/kept")).status_code == 404
+
+
+async def test_bad_delete_options_are_invalid(admin: httpx.AsyncClient) -> None:
     await created(admin, CONFIGMAPS, configmap("c"))
     bad = await admin.delete(f"{CONFIGMAPS}/c", params={"propagationPolicy": "Later"})
-    assert bad.status_code == 400
-    assert bad.json()["message"].startswith('propagationPolicy: Unsupported value: "Later"')
+    assert bad.status_code == 422, bad.text
+    status = bad.json()
+    assert status["reason"] == "Invalid"
+    assert status["details"]["kind"] == "DeleteOptions"
+    assert status["details"]["group"] == "meta.k8s.io"
+    assert 'propagationPolicy: Unsupported value: "Later"' in status["message"]
+    both = await admin.request(
+        "DELETE",
+        f"{CONFIGMAPS}/c",
+        json={"propagationPolicy": "Orphan", "orphanDependents": True},
+    )
+    assert both.status_code == 422, both.text
+    assert "orphanDependents and deletionPropagation cannot be both set" in both.json()["message"]
     assert "deletionTimestamp" not in (await admin.get(f"{CONFIGMAPS}/c")).json()["metadata"]
 
 
