@@ -284,13 +284,12 @@ def _arktos(
         yield _endpoint(process, url, config["users"][0]["user"]["token"])
 
 
-# A raw ASGI callable on hypercorn's trio worker: the floor any ASGI app on it stands on.
-_HELLO_SERVER = """
+# What every baseline server script ends with: the ASGI lifespan, then the script's `handle`
+# served on a free loopback port of hypercorn's trio worker, as a raw ASGI callable; it
+# prints "NAME is ready at URL". `read_body` is for the scripts' POSTs.
+_SERVE = """
 import functools
 import hypercorn.config, hypercorn.trio, trio
-
-BODY = b'{"kind":"Status","apiVersion":"v1","status":"Success","message":"hello"}'
-HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(BODY))]
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
@@ -301,20 +300,44 @@ async def app(scope, receive, send):
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-    await send({"type": "http.response.body", "body": BODY})
+    await handle(scope, receive, send)
 
-async def main():
+async def read_body(receive):
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+async def serve(name):
     config = hypercorn.config.Config()
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None
     config.keep_alive_timeout = 60
     async with trio.open_nursery() as nursery:
         bound = await nursery.start(functools.partial(hypercorn.trio.serve, app, config))
-        print("hello is ready at " + bound[0], flush=True)
-
-trio.run(main)
+        print(name + " is ready at " + bound[0], flush=True)
 """
+
+
+def _script(handler: str, name: str) -> str:
+    return handler + _SERVE + f"\ntrio.run(serve, {name!r})\n"
+
+
+# The floor any ASGI app on hypercorn's trio worker stands on.
+_HELLO_SERVER = _script(
+    """
+BODY = b'{"kind":"Status","apiVersion":"v1","status":"Success","message":"hello"}'
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(BODY))]
+
+async def handle(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
+""",
+    "hello",
+)
 
 
 @contextlib.contextmanager
@@ -327,9 +350,10 @@ def _hello(workdir: pathlib.Path) -> Iterator[_Endpoint]:
 # What any create on this stack pays at least: section b's manifest read from `receive`,
 # decoded, given what a create adds (uid, creationTimestamp, resourceVersion) and encoded.
 # With `--sqlite FILE`, each create is also one INSERT, committed alone, in a worker thread.
-_FLOOR_SERVER = """
-import datetime, functools, sqlite3, sys, uuid
-import hypercorn.config, hypercorn.trio, orjson, trio
+_FLOOR_SERVER = _script(
+    """
+import datetime, sqlite3, sys, uuid
+import orjson, trio
 
 HEADERS = [(b"content-type", b"application/json")]
 db = None
@@ -339,29 +363,15 @@ if sys.argv[1:2] == ["--sqlite"]:
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("CREATE TABLE objects (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
 revision = 0
-limiter = None
+limiter = trio.CapacityLimiter(1)
 
 def insert(key, value):
     with db:
         return db.execute("INSERT INTO objects (key, value) VALUES (?, ?)", (key, value)).lastrowid
 
-async def app(scope, receive, send):
+async def handle(scope, receive, send):
     global revision
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    chunks = []
-    more = True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    pod = orjson.loads(b"".join(chunks))
+    pod = orjson.loads(await read_body(receive))
     metadata = pod["metadata"]
     metadata["uid"] = str(uuid.uuid4())
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -379,20 +389,9 @@ async def app(scope, receive, send):
     headers = HEADERS + [(b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": 201, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-async def main():
-    global limiter
-    limiter = trio.CapacityLimiter(1)
-    config = hypercorn.config.Config()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    config.keep_alive_timeout = 60
-    async with trio.open_nursery() as nursery:
-        bound = await nursery.start(functools.partial(hypercorn.trio.serve, app, config))
-        print("floor is ready at " + bound[0], flush=True)
-
-trio.run(main)
-"""
+""",
+    "floor",
+)
 
 
 @contextlib.contextmanager
@@ -409,9 +408,9 @@ def _floor(workdir: pathlib.Path, *, sqlite: pathlib.Path | None = None) -> Iter
 # decoded, given the next resourceVersion, encoded and appended to a list of event lines, and
 # wakes every watch at once; a watch (a GET with watch=1) sends all lines new to it as one
 # chunk. Any other GET is an empty list at resourceVersion 1. Authorization is ignored.
-_WATCH_FLOOR_SERVER = """
-import functools
-import hypercorn.config, hypercorn.trio, orjson, trio
+_WATCH_FLOOR_SERVER = _script(
+    """
+import orjson, trio
 
 JSON = (b"content-type", b"application/json")
 EMPTY_LIST = b'{"metadata":{"resourceVersion":"1"},"items":[]}'
@@ -438,24 +437,10 @@ async def stream(send):
         position = len(events)
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
-async def app(scope, receive, send):
+async def handle(scope, receive, send):
     global revision, changed
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
     if scope["method"] == "POST":
-        chunks = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        created = orjson.loads(b"".join(chunks))
+        created = orjson.loads(await read_body(receive))
         revision += 1
         created.setdefault("metadata", {})["resourceVersion"] = str(revision)
         body = orjson.dumps(created)
@@ -471,18 +456,9 @@ async def app(scope, receive, send):
             await stream(send)
     else:
         await respond(send, 200, EMPTY_LIST)
-
-async def main():
-    config = hypercorn.config.Config()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    config.keep_alive_timeout = 60
-    async with trio.open_nursery() as nursery:
-        bound = await nursery.start(functools.partial(hypercorn.trio.serve, app, config))
-        print("watch floor is ready at " + bound[0], flush=True)
-
-trio.run(main)
-"""
+""",
+    "watch floor",
+)
 
 
 @contextlib.contextmanager
