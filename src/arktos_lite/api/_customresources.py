@@ -793,9 +793,10 @@ class CustomKind:
     def validate(
         self, obj: Mapping[str, Any], old: Mapping[str, Any] | None
     ) -> list[errors.FieldError]:
-        """Value validation of a prepared object against the schema, and of its scale
-        replicas; generic metadata is not checked here."""
-        found = self.schema.validate(obj)
+        """Value validation of a prepared object against the schema (what an update leaves
+        as it was in `old` is not checked again), and of its scale replicas; generic
+        metadata is not checked here."""
+        found = self.schema.validate(obj, old=old)
         if self.scale is not None:
             for path in (self.scale.spec_replicas, self.scale.status_replicas):
                 found.extend(_replicas_problems(obj, path))

@@ -146,10 +146,17 @@ class Structural:
             raise SchemaError(found)
         return cls(copy.deepcopy(dict(schema)))
 
-    def validate(self, obj: Any, *, path: str = "") -> list[FieldError]:
-        """Value validation of `obj` (already defaulted and pruned); paths start at `path`."""
+    def validate(self, obj: Any, *, path: str = "", old: Any = None) -> list[FieldError]:
+        """Value validation of `obj` (already defaulted and pruned); paths start at `path`.
+
+        For an update, `old` is the object before it: a part of `obj` that is the same as
+        where it was in `old` is not checked again (kube-apiserver's validation ratcheting),
+        so a stricter schema does not block updates of other fields. Fields correlate by
+        name, map keys by key, items of `x-kubernetes-list-type: map` lists by their keys;
+        other list items only through their whole list.
+        """
         found: list[FieldError] = []
-        _validate(self.schema, obj, path, found, root=True)
+        _validate(self.schema, obj, path, found, root=True, old=_ABSENT if old is None else old)
         return found
 
     def default(self, obj: Any) -> None:
@@ -629,6 +636,27 @@ def _in_body(path: str) -> str:
     return f"{path} in body" if path else "in body"
 
 
+# No old value to compare with: a create, or a field, key or item that is new.
+_ABSENT: Final = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two JSON values are equal as JSON values (true is not 1; 1 is 1.0)."""
+    if isinstance(a, Mapping):
+        return (
+            isinstance(b, Mapping)
+            and a.keys() == b.keys()
+            and all(_same(value, b[key]) for key, value in a.items())
+        )
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a is b
+    if isinstance(a, int | float):
+        return isinstance(b, int | float) and a == b
+    return type(a) is type(b) and bool(a == b)
+
+
 def _validate_all(schema: Mapping[str, Any], value: Any, path: str) -> list[FieldError]:
     found: list[FieldError] = []
     _validate(schema, value, path, found, root=False)
@@ -636,8 +664,16 @@ def _validate_all(schema: Mapping[str, Any], value: Any, path: str) -> list[Fiel
 
 
 def _validate(
-    schema: Mapping[str, Any], value: Any, path: str, found: list[FieldError], *, root: bool
+    schema: Mapping[str, Any],
+    value: Any,
+    path: str,
+    found: list[FieldError],
+    *,
+    root: bool,
+    old: Any = _ABSENT,
 ) -> None:
+    if old is not _ABSENT and _same(value, old):
+        return  # unchanged by this update: ratcheted
     if value is None:
         if schema.get("nullable") is True:
             return
@@ -656,10 +692,10 @@ def _validate(
     elif isinstance(value, int | float) and not isinstance(value, bool):
         _check_number(schema, value, path, found)
     elif isinstance(value, Mapping):
-        _check_object(schema, value, path, found, root=root)
+        _check_object(schema, value, path, found, root=root, old=old)
     elif isinstance(value, list):
-        _check_array(schema, value, path, found)
-    _check_junctors(schema, value, path, found, root=root)
+        _check_array(schema, value, path, found, old=old)
+    _check_junctors(schema, value, path, found, root=root, old=old)
 
 
 def _check_type(schema: Mapping[str, Any], value: Any, path: str, found: list[FieldError]) -> bool:
@@ -749,8 +785,10 @@ def _check_object(
     found: list[FieldError],
     *,
     root: bool,
+    old: Any,
 ) -> None:
     body = _in_body(path)
+    olds: Mapping[str, Any] = old if isinstance(old, Mapping) else {}
     for name in schema.get("required") or []:
         if name not in value:
             found.append(FieldError(CauseType.REQUIRED, _child(path, name)))
@@ -767,10 +805,11 @@ def _check_object(
     for name, field in value.items():
         if root and name in ("apiVersion", "kind") and name not in properties:
             continue
+        was = olds.get(name, _ABSENT)
         if name in properties:
-            _validate(properties[name], field, _child(path, name), found, root=False)
+            _validate(properties[name], field, _child(path, name), found, root=False, old=was)
         elif isinstance(additional, Mapping):
-            _validate(additional, field, _key(path, name), found, root=False)
+            _validate(additional, field, _key(path, name), found, root=False, old=was)
         elif additional is False:
             detail = f'{body} has unknown field "{name}"'
             found.append(FieldError(CauseType.FORBIDDEN, _child(path, name), detail))
@@ -794,7 +833,7 @@ def _check_embedded(value: Mapping[str, Any], path: str, found: list[FieldError]
 
 
 def _check_array(
-    schema: Mapping[str, Any], value: list[Any], path: str, found: list[FieldError]
+    schema: Mapping[str, Any], value: list[Any], path: str, found: list[FieldError], *, old: Any
 ) -> None:
     body = _in_body(path)
     min_items = schema.get("minItems")
@@ -807,10 +846,12 @@ def _check_array(
             FieldError(CauseType.TOO_MANY, path, f"must have at most {max_items} items", len(value))
         )
     items = schema.get("items")
-    if isinstance(items, Mapping):
-        for index, item in enumerate(value):
-            _validate(items, item, f"{path}[{index}]", found, root=False)
     list_type = schema.get(_LIST_TYPE)
+    if isinstance(items, Mapping):
+        olds = _items_by_key(schema, old) if list_type == "map" else {}
+        for index, item in enumerate(value):
+            was = olds.get(_map_key(schema, item), _ABSENT)
+            _validate(items, item, f"{path}[{index}]", found, root=False, old=was)
     if list_type == "set" or schema.get("uniqueItems") is True:
         seen: set[Any] = set()
         for index, item in enumerate(value):
@@ -824,19 +865,38 @@ def _check_array(
         for index, item in enumerate(value):
             if not isinstance(item, Mapping):
                 continue
-            entry = {k: item.get(k) for k in keys}
-            key = _canon(entry)
+            key = _map_key(schema, item)
             if key in seen:
+                entry = {k: item.get(k) for k in keys}
                 found.append(FieldError(CauseType.DUPLICATE, f"{path}[{index}]", "", entry))
             seen.add(key)
 
 
+def _map_key(schema: Mapping[str, Any], item: Any) -> Any:
+    """An item's key in a `x-kubernetes-list-type: map` list (None for a non-object)."""
+    if not isinstance(item, Mapping):
+        return None
+    return _canon({k: item.get(k) for k in schema.get(_LIST_MAP_KEYS) or []})
+
+
+def _items_by_key(schema: Mapping[str, Any], old: Any) -> dict[Any, Any]:
+    if not isinstance(old, list):
+        return {}
+    return {_map_key(schema, item): item for item in old if isinstance(item, Mapping)}
+
+
 def _check_junctors(
-    schema: Mapping[str, Any], value: Any, path: str, found: list[FieldError], *, root: bool
+    schema: Mapping[str, Any],
+    value: Any,
+    path: str,
+    found: list[FieldError],
+    *,
+    root: bool,
+    old: Any = _ABSENT,
 ) -> None:
     body = _in_body(path)
     for sub in schema.get("allOf") or []:
-        _validate(_with_type(schema, sub), value, path, found, root=root)
+        _validate(_with_type(schema, sub), value, path, found, root=root, old=old)
     any_of = schema.get("anyOf")
     if any_of:
         passing = [not _sub_errors(schema, sub, value, path, root) for sub in any_of]

@@ -223,6 +223,41 @@ async def test_objects_failing_the_schema_are_refused(admin: httpx.AsyncClient) 
     assert await names(admin, CRONTABS) == []
 
 
+async def test_a_stricter_schema_lets_unchanged_values_be(admin: httpx.AsyncClient) -> None:
+    made = await created(admin, CRDS, crontab_crd())
+    crd = await established(admin, f"{CRDS}/{made['metadata']['name']}")
+    await created(admin, CRONTABS, crontab("old", image="a-long-image-name", replicas=7))
+    # The schema gets stricter: the stored object is now invalid in two fields.
+    strict = copy.deepcopy(SPEC_SCHEMA)
+    strict["properties"]["image"]["maxLength"] = 5
+    strict["properties"]["replicas"]["maximum"] = 3
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"] = strict
+    response = await admin.put(f"{CRDS}/{crd['metadata']['name']}", json=crd)
+    assert response.status_code == 200, response.text
+    with trio.fail_after(5):
+        while True:
+            trial = crontab("new", replicas=7)
+            answer = await admin.post(CRONTABS, json=trial, params={"dryRun": "All"})
+            if answer.status_code == 422:
+                break
+            await trio.sleep(0.05)
+    # Updates that leave those values alone go through, as with kube-apiserver's ratcheting.
+    merge = {"Content-Type": "application/merge-patch+json"}
+    url = f"{CRONTABS}/old"
+    labelled = await admin.patch(url, json={"spec": {"labels": {"a": "b"}}}, headers=merge)
+    assert labelled.status_code == 200, labelled.text
+    obj = labelled.json()
+    obj["status"] = {"phase": "Running"}
+    assert (await admin.put(f"{url}/status", json=obj)).status_code == 200
+    # A changed value must pass; a fixed one may.
+    bigger = await admin.patch(url, json={"spec": {"replicas": 8}}, headers=merge)
+    assert bigger.status_code == 422, bigger.text
+    assert [c["field"] for c in bigger.json()["details"]["causes"]] == ["spec.replicas"]
+    fixed = await admin.patch(url, json={"spec": {"replicas": 2}}, headers=merge)
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["spec"]["image"] == "a-long-image-name"
+
+
 async def test_status_and_spec_are_written_apart(admin: httpx.AsyncClient) -> None:
     await created(admin, CRDS, crontab_crd())
     body = crontab("apart")

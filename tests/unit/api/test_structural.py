@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -1033,6 +1034,90 @@ VALIDATION += [
 )
 def test_validation(schema: Obj, value: Any, expected: list[str]) -> None:
     assert check(schema, value) == expected
+
+
+RATCHETING_SCHEMA: Obj = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "required": ["size"],
+            "properties": {
+                "size": {"type": "integer", "maximum": 10},
+                "name": {"type": "string", "maxLength": 3},
+                "labels": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string", "maxLength": 2},
+                },
+                "ports": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "port": {"type": "integer", "maximum": 100},
+                        },
+                    },
+                },
+                "args": {"type": "array", "items": {"type": "string", "maxLength": 2}},
+            },
+        }
+    },
+}
+# Invalid under the schema above everywhere; written before the schema got stricter.
+RATCHETING_OLD: Obj = {
+    "spec": {
+        "size": 50,
+        "name": "long",
+        "labels": {"a": "xyz"},
+        "ports": [{"name": "http", "port": 800}, {"name": "dns", "port": 5300}],
+        "args": ["abc"],
+    }
+}
+
+
+def _ratcheted(change: Callable[[Obj], None]) -> list[str]:
+    new = copy.deepcopy(RATCHETING_OLD)
+    change(new)
+    schema = Structural.parse(RATCHETING_SCHEMA)
+    return [str(e) for e in schema.validate(new, old=RATCHETING_OLD)]
+
+
+def test_an_update_does_not_check_again_what_it_leaves_as_it_was() -> None:
+    assert len(Structural.parse(RATCHETING_SCHEMA).validate(RATCHETING_OLD)) == 6
+    assert _ratcheted(lambda new: None) == []
+    assert _ratcheted(lambda new: new.setdefault("status", {})) == []
+    # Moved items of a map list are the same items; a new key's item is checked.
+    assert _ratcheted(lambda new: new["spec"]["ports"].reverse()) == []
+    assert _ratcheted(lambda new: new["spec"]["labels"].update(b="ok")) == []
+
+
+def test_an_update_checks_what_it_changes() -> None:
+    def grow(new: Obj) -> None:
+        new["spec"]["size"] = 60
+        new["spec"]["labels"]["c"] = "long"
+        new["spec"]["ports"].append({"name": "new", "port": 900})
+        new["spec"]["ports"][0]["port"] = 801
+
+    assert _ratcheted(grow) == [
+        "spec.size: Invalid value: 60: spec.size in body should be less than or equal to 10",
+        "spec.labels[c]: Too long: may not be more than 2 bytes",
+        "spec.ports[0].port: Invalid value: 801: spec.ports[0].port in body should be less "
+        "than or equal to 100",
+        "spec.ports[2].port: Invalid value: 900: spec.ports[2].port in body should be less "
+        "than or equal to 100",
+    ]
+    # Items of other lists only go unchecked with their whole list.
+    assert _ratcheted(lambda new: new["spec"]["args"].append("ok")) == [
+        "spec.args[0]: Too long: may not be more than 2 bytes"
+    ]
+    # A changed object checks its required fields; true is not 1.
+    assert _ratcheted(lambda new: new["spec"].pop("size")) == ["spec.size: Required value"]
+    schema = Structural.parse({"type": "object", "properties": {"on": {"type": "integer"}}})
+    assert [e.field for e in schema.validate({"on": True}, old={"on": 1})] == ["on"]
 
 
 FORMATS: list[tuple[str, str, bool]] = [
