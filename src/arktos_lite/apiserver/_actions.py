@@ -26,7 +26,6 @@ from typing import Any
 
 import orjson
 import quart
-import yaml
 from quart_trio import QuartTrio
 
 from arktos_lite.api import (
@@ -55,7 +54,6 @@ _OPERATIONS: dict[str, tuple[str, str, str | None]] = {
 }
 # How many `-{n}` suffixes are tried when `{operation}-{unixSeconds}` is taken.
 _NAME_ATTEMPTS = 100
-_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 
 
 def install(app: QuartTrio, api: http.Api) -> None:
@@ -248,20 +246,10 @@ class _Actions:
 
 
 async def _body(limit: int) -> Any:
-    request = quart.request
     data = await http.raw_body(limit)
     if not data.strip():
         raise errors.BadRequest("the request body is empty: send a CustomAction")
-    content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if content_type in _YAML_TYPES:
-        try:
-            return yaml.safe_load(data)
-        except yaml.YAMLError as error:
-            raise errors.BadRequest(f"the request body is not valid YAML: {error}") from None
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as error:
-        raise errors.BadRequest(f"the request body is not valid JSON: {error}") from None
+    return http.parse_body(data)
 
 
 def _resource(api: http.Api, plural: str) -> resources.Resource:

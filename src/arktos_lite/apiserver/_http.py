@@ -1372,6 +1372,10 @@ async def raw_body(limit: int) -> bytes:
     return await _raw_body(_current(), limit)
 
 
+def parse_body(raw: bytes) -> Any:
+    return _parse_body(raw, (_current().mimetype or JSON).lower())
+
+
 def wants_table() -> bool:
     return _wants_table(_current())
 
