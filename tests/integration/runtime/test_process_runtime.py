@@ -171,8 +171,6 @@ async def test_termination_message_is_the_status_message(env: Env) -> None:
 
 async def test_stop_sends_sigterm(env: Env) -> None:
     sb = await env.sandbox()
-    # Stopped once the workload runs: a signal that reaches it between the wrapper's fork
-    # and its exec finds the wrapper's no-op trap still in place, and is lost.
     cid = await env.container(sb, ["sh", "-c", "echo ready; exec sleep 30"])
     await env.wait_log(cid, lambda ls: len(ls) == 1)
     with trio.fail_after(2):
@@ -180,6 +178,18 @@ async def test_stop_sends_sigterm(env: Env) -> None:
     status = await env.client.container_status(cid)
     assert status.state == cri.CONTAINER_EXITED
     assert status.exit_code == 128 + signal.SIGTERM
+
+
+async def test_a_container_stopped_as_it_starts_gets_sigterm(env: Env) -> None:
+    # A SIGTERM that came while the wrapper was still starting the workload used to be
+    # taken by the wrapper's trap: the workload ran on until SIGKILL at the timeout.
+    sb = await env.sandbox()
+    for attempt in range(10):
+        cid = await env.container(sb, ["sleep", "30"], name=f"c{attempt}")
+        with trio.fail_after(3):
+            await env.client.stop_container(cid, timeout=10)
+        status = await env.client.container_status(cid)
+        assert (status.state, status.exit_code) == (cri.CONTAINER_EXITED, 128 + signal.SIGTERM)
 
 
 async def test_stop_escalates_to_sigkill(env: Env) -> None:

@@ -5,7 +5,8 @@ group is the container)::
 
     [join cgroups] -> [nsenter --net=<pod netns>] ->
         [unshare --fork --pid --mount-proc --mount --uts --ipc] ->
-        sh: [hostname, bind mounts]; cd workdir; trap : TERM INT; "$@"; echo $? > exit
+        sh: [hostname, bind mounts]; cd workdir; trap : TERM INT;
+            (: > started; exec "$@"); echo $? > exit
 
 The wrapper ignores SIGTERM/SIGINT only by catching them with a no-op trap, so the workload
 (which starts with default dispositions) gets the group's SIGTERM with default semantics;
@@ -13,6 +14,11 @@ the wrapper then records the workload's status (143 after SIGTERM, 137 after SIG
 just the workload, ...) in the exit file. That file lets a runtime that did not start the
 process learn its exit code. When the wrapper itself dies by SIGKILL there is no file and
 the runtime falls back to what it knows (it sent SIGKILL: 137).
+
+Until the workload's subshell has reset the traps, the group's SIGTERM is taken by the
+trap, in the wrapper or in the fresh fork, and lost: the workload would then run until
+SIGKILL. The subshell writes the `started` file once its signals are default, and a
+runtime waits for that file (briefly) before it sends SIGTERM.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ SHELL = "/bin/sh"
 # "container init failed" it is distinct from anything the workload reports.
 SETUP_FAILED = 128
 SETUP_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Next to the exit file: written once the workload's signals are its own (see above).
+STARTED = "started"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -87,9 +95,10 @@ def _inner_script(
     )
     # `cd` exported these into the environment; the workload gets exactly its own env.
     lines += [f"unset {name}" for name in ("OLDPWD", "PWD") if name not in env_names]
+    started = shlex.quote(str(exit_file.with_name(STARTED)))
     lines += [
         "trap : TERM INT",
-        '"$@"',
+        f'(: > {started}; exec "$@")',
         "rc=$?",
         f"echo $rc > {shlex.quote(str(exit_file))}",
         "exit $rc",

@@ -66,6 +66,9 @@ MAX_TERMINATION_MESSAGE = 4096
 _KILL_WAIT = 5.0
 # How long `runc run` gets to notice its SIGKILLed container before it is killed too.
 _RUNC_KILL_WAIT = 1.0
+# How long StopContainer waits for a container started just now to run its workload.
+_START_WAIT = 5.0
+_START_POLL = 0.005
 _POLL_MIN = 0.02
 _POLL_MAX = 0.25
 _DEFAULT_SIGNALS = tuple(
@@ -712,14 +715,28 @@ class Supervisor:
             monitor = self._monitors.get(container_id)
             if rec.state is not State.RUNNING or monitor is None:
                 return
-            if timeout > 0:
-                self._signal(monitor, signal.SIGTERM)
         if timeout > 0:
+            waited = self._wait_started(rec, monitor, within=min(timeout, _START_WAIT))
+            with self._lock:
+                self._signal(monitor, signal.SIGTERM)
             self._runc_kill(rec, signal.SIGTERM)
-            if monitor.exited.wait(timeout):
+            if monitor.exited.wait(max(0.0, timeout - waited)):
                 return
         if not self._kill_many([container_id]):
             log.warning("container %s did not end %.0fs after SIGKILL", container_id, _KILL_WAIT)
+
+    def _wait_started(self, rec: ContainerRecord, monitor: _Monitor, *, within: float) -> float:
+        """Wait (at most `within` seconds, which it returns having spent) until a container
+        that has just started runs its workload, or has ended: a SIGTERM before that is
+        lost to the wrapper's trap (see `_launch`)."""
+        began = time.monotonic()
+        if time.time_ns() - rec.started_at > _START_WAIT * 1e9:
+            return 0.0  # long running (or started by a runtime that wrote no marker)
+        marker = self._cdir(rec.id) / _launch.STARTED
+        while not marker.exists() and time.monotonic() - began < within:
+            if monitor.exited.wait(_START_POLL):
+                break
+        return time.monotonic() - began
 
     def _signal(self, monitor: _Monitor, sig: signal.Signals) -> None:
         """Signal the container's process group (and cgroup for SIGKILL); lock held."""

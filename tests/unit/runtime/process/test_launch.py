@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from arktos_lite.runtime.process import _launch, _procfs
+from arktos_lite.runtime.process import _launch
 
 
 def start(tmp_path: Path, program: list[str], **kw: object) -> tuple[subprocess.Popen[bytes], Path]:
@@ -18,20 +18,13 @@ def start(tmp_path: Path, program: list[str], **kw: object) -> tuple[subprocess.
     return proc, exit_file
 
 
-def wait_for_workload(pgid: int, name: str) -> None:
-    """Until the wrapper's child runs `name`: a signal that reaches the child between its
-    fork and its exec still finds the wrapper's no-op trap, and is lost."""
+def wait_started(exit_file: Path) -> None:
+    """Until the wrapper says the workload's signals are its own, as the runtime waits."""
+    started = exit_file.with_name(_launch.STARTED)
     deadline = time.monotonic() + 5
-    while not any(_command(member.pid) == name for member in _procfs.group_members(pgid)):
+    while not started.exists():
         assert time.monotonic() < deadline
-        time.sleep(0.01)
-
-
-def _command(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return None
+        time.sleep(0.001)
 
 
 def test_exit_code_is_written(tmp_path: Path) -> None:
@@ -41,16 +34,21 @@ def test_exit_code_is_written(tmp_path: Path) -> None:
 
 
 def test_sigterm_to_the_group_reaches_the_workload(tmp_path: Path) -> None:
-    proc, exit_file = start(tmp_path, ["sleep", "30"])
-    wait_for_workload(proc.pid, "sleep")
-    os.killpg(proc.pid, signal.SIGTERM)
-    assert proc.wait(5) == 128 + signal.SIGTERM
-    assert exit_file.read_text().strip() == str(128 + signal.SIGTERM)
+    # At once after `started`, again and again: before it, the wrapper's trap (in the
+    # wrapper, or in its fresh fork) would take the signal, and the workload run on.
+    for attempt in range(30):
+        run = tmp_path / str(attempt)
+        run.mkdir()
+        proc, exit_file = start(run, ["sleep", "30"])
+        wait_started(exit_file)
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(5) == 128 + signal.SIGTERM
+        assert exit_file.read_text().strip() == str(128 + signal.SIGTERM)
 
 
 def test_sigkill_of_the_wrapper_leaves_no_exit_file(tmp_path: Path) -> None:
     proc, exit_file = start(tmp_path, ["sleep", "30"])
-    wait_for_workload(proc.pid, "sleep")
+    wait_started(exit_file)
     os.killpg(proc.pid, signal.SIGKILL)
     assert proc.wait(5) == -signal.SIGKILL
     assert not exit_file.exists()
