@@ -102,6 +102,12 @@ async def first_runtime(vm_runtime: VmRuntime, client: RuntimeClient, looks: Loo
     await client.stop_container(cid, timeout=0)
     await client.start_container(cid)
     looks.look("rebooted", vm_runtime, cid)
+    # A paused VM gets it live too, and keeps it once resumed.
+    await client.pause_vm(cid)
+    await client.update_container_resources(cid, none, annotations=nics(PORTS))
+    looks.look("paused", vm_runtime, cid)
+    await client.resume_vm(cid)
+    looks.seen["resumed"] = cri.ContainerState.Name((await client.container_status(cid)).state)
     # A VM that is off gets the NIC in its config.
     await client.stop_container(cid, timeout=0)
     await client.update_container_resources(cid, none, annotations=nics(PORTS))

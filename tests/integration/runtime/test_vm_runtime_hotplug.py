@@ -132,6 +132,11 @@ async def test_ports_hot_plug_into_a_real_qemu_domain(netns: str, short_dir: Pat
         "rebooted.live": [nic1],
         "rebooted.config": [nic1],
         "rebooted.bridge": [TAP1],
+        # Paused: attached live and in the config all the same.
+        "paused.live": [nic1, nic0],
+        "paused.config": [nic1, nic0],
+        "paused.bridge": [TAP0, TAP1],
+        "resumed": "CONTAINER_RUNNING",
         # A VM that is off: in its config, for its next boot.
         "off.config": [nic1, nic0],
         "off.bridge": [],
