@@ -885,11 +885,13 @@ class NodeReporter:
             force = self._force_status or (
                 trio.current_time() >= self._last_write + self._status_report_interval
             )
+            # Taken now: a renewal that asks again while this write is under way is heard.
+            self._force_status = False
             try:
                 await self.update_status(force=force)
-                self._force_status = False
             except (client.Unreachable, errors.StatusError) as exc:
                 logger.warning("node %s: writing status failed: %s", self.node_name, exc)
+                self._force_status = self._force_status or force
 
     async def _lease_loop(self) -> None:
         delay = self._lease_renew_interval

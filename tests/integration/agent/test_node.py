@@ -215,3 +215,36 @@ async def test_a_deleted_node_is_registered_again(
 
         await eventually(lease_follows, 10.0)
         assert reporter.node is not None
+
+
+class _SlowStatus:
+    """The fake runtime, answering `status` only after a while: every status write is long."""
+
+    def __init__(self, fake: FakeRuntime, delay: float) -> None:
+        self._fake = fake
+        self._delay = delay
+
+    async def status(self, *, verbose: bool = False) -> Any:
+        await trio.sleep(self._delay)
+        return await self._fake.status(verbose=verbose)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fake, name)
+
+
+async def test_a_node_deleted_during_a_status_write_is_registered_again(
+    api: client.Client, fake: FakeRuntime, tmp_path: Path
+) -> None:
+    # The renewal that finds the Lease gone asks for a forced status write; asked while a
+    # status write was under way, it used to be forgotten when that write ended.
+    slow: Any = _SlowStatus(fake, 0.3)
+    async with reporting(api, slow, tmp_path):
+        old = await api.get(NODES, NODE)
+        await api.delete(NODES, NODE)
+        await api.delete(LEASES, NODE, tenant="system", namespace="kube-node-lease")
+
+        async def back() -> Obj | None:
+            found = await exists(api, NODES, NODE)
+            return found if found and found["metadata"]["uid"] != old["metadata"]["uid"] else None
+
+        await eventually(back, 10.0)
