@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import math
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -920,7 +920,7 @@ class _WatchStream:
         self._deadline = math.inf
         self._next_bookmark = math.inf
 
-    async def body(self) -> AsyncIterator[bytes]:
+    async def body(self) -> AsyncGenerator[bytes, None]:
         """The response body; it holds one of the user's watch slots while it runs."""
         api = self.api
         api._watches[self.user] = api._watches.get(self.user, 0) + 1
@@ -1050,7 +1050,7 @@ class Incoming(Protocol):
 class Reply:
     """An answer before it is sent: a body (bytes, or chunks as they come) and its head."""
 
-    body: bytes | AsyncIterator[bytes]
+    body: bytes | AsyncGenerator[bytes, None]
     status: int = 200
     content_type: str = JSON
     headers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
@@ -1172,7 +1172,7 @@ async def _serve_resource(
         return
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     # A stream goes on until it ends or its client goes away, whichever comes first.
-    async with trio.open_nursery() as nursery, contextlib.aclosing(body):  # type: ignore[type-var]
+    async with trio.open_nursery() as nursery, contextlib.aclosing(body):
         nursery.start_soon(_cancel_when_gone, request, nursery.cancel_scope)
         async for chunk in body:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -1226,22 +1226,27 @@ async def _raw_body(request: Incoming, limit: int) -> bytes:
     """
     http2 = request.http_version == "2"
     too_big = (request.content_length or 0) > limit
-    if not (too_big and not http2):
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.body:
-            size += len(chunk)
-            if size > limit:
-                too_big = True
-                if not http2:
-                    break
-            if not too_big:
-                chunks.append(chunk)
+    if too_big and not http2:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.body:
+        size += len(chunk)
+        if size > limit:
+            too_big = True
+            if not http2:
+                break
+        if not too_big:
+            chunks.append(chunk)
     if too_big:
-        raise errors.RequestEntityTooLarge(
-            f"the request body is larger than the limit of {limit} bytes"
-        )
+        raise _too_large(limit)
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> errors.RequestEntityTooLarge:
+    return errors.RequestEntityTooLarge(
+        f"the request body is larger than the limit of {limit} bytes"
+    )
 
 
 def _parse_body(raw: bytes, content_type: str) -> Any:
