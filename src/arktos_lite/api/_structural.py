@@ -892,7 +892,7 @@ def _check_junctors(
     found: list[FieldError],
     *,
     root: bool,
-    old: Any = _ABSENT,
+    old: Any,
 ) -> None:
     body = _in_body(path)
     for sub in schema.get("allOf") or []:
