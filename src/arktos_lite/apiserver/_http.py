@@ -1,4 +1,7 @@
-"""The HTTP face of the API server: a QuartTrio app speaking the Kubernetes REST API.
+"""The HTTP face of the API server: the Kubernetes REST API as an ASGI application.
+
+Requests for objects (every read, write and watch) are answered straight over ASGI by
+`serve`; the rest (discovery, OpenAPI, health, logs, exec, actions) by a QuartTrio app.
 
 Every request is authenticated (bearer token or client certificate) and bound to the
 caller's tenant; a tenant user reaches only its own tenant, and is served the resources
