@@ -89,21 +89,12 @@ class KeystoneServer:
         args = [self._python, str(SCRIPT)]
         if self.port:
             args += ["--port", str(self.port)]
-        log = (self._state / "keystone.log").open("a")
-        self._process = subprocess.Popen(
+        self._process, self.port = _neutron.spawn(
             [*args, str(self._state)],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
+            log=self._state / "keystone.log",
+            what="Keystone",
             env={**os.environ, "KEYSTONE_ADMIN_PASSWORD": ADMIN_PASSWORD},
         )
-        log.close()
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if not line.startswith("PORT "):
-            self.stop()
-            raise RuntimeError(f"Keystone did not start: {line!r}\n{self._log_tail()}")
-        self.port = int(line.split()[1])
 
     def wait(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -122,16 +113,8 @@ class KeystoneServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        if process is not None:
+            _neutron.end(process)
 
     def token(self, user: str, password: str, project: str) -> str:
         """A project-scoped token for the user (raises for refused credentials)."""

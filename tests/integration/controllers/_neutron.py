@@ -45,6 +45,33 @@ def _missing(python: str) -> str | None:
     return None
 
 
+def spawn(
+    argv: list[str], *, log: pathlib.Path, what: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """A server script in a process of its own (stderr appended to `log`), and the port
+    it says it listens on (its first line, `PORT N`)."""
+    with log.open("a") as stderr:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("PORT "):
+        end(process)
+        raise RuntimeError(f"{what} did not start: {line!r}\n{log.read_text()[-2000:]}")
+    return process, int(line.split()[1])
+
+
+def end(process: subprocess.Popen[str]) -> None:
+    """Stop a process `spawn` started: SIGTERM, then SIGKILL after 10 s."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 def neutron_python() -> str:
     """The interpreter with Neutron installed; skips (fails under CI) without one."""
     python = os.environ.get("ARKTOS_NEUTRON_PYTHON") or DEFAULT_PYTHON
@@ -88,23 +115,13 @@ class NeutronServer:
         if self._keystone is not None:
             args += ["--keystone", self._keystone.url]
             env = {**os.environ, "KEYSTONE_ADMIN_PASSWORD": self._keystone.admin_password}
-        log = (self._state / "server.log").open("a")
-        self._process = subprocess.Popen(
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        self._process, self.port = spawn(
             [*args, str(self._state), *self._hosts],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
+            log=self._state / "server.log",
+            what="Neutron",
             env=env,
         )
-        log.close()
-        assert self._process.stdout is not None
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        line = self._process.stdout.readline()
-        if not line.startswith("PORT "):
-            self.stop()
-            tail = (self._state / "server.log").read_text()[-2000:]
-            raise RuntimeError(f"Neutron did not start: {line!r}\n{tail}")
-        self.port = int(line.split()[1])
         # Behind Keystone, the API's root (versions, no token) says Neutron is up: Keystone
         # may still be starting.
         probe = f"{self.url}/" if self._keystone else f"{self.url}/v2.0/networks"
@@ -118,16 +135,8 @@ class NeutronServer:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        if process is not None:
+            end(process)
 
     def _headers(self) -> dict[str, str]:
         if self._keystone is None:
